@@ -1,0 +1,140 @@
+//! JSON-mode framing.
+//!
+//! A JSON stream stores each message as its JSON text with line breaks removed, followed by
+//! `,\n`. Line breaks can only be insignificant whitespace in JSON (strings escape them), so
+//! removing them keeps the value intact, and a newline then marks every message boundary.
+//! A read of whole messages becomes a JSON array by adding `[` and `]` and dropping the last
+//! `,\n`, with no per-message work.
+
+use serde_json::value::RawValue;
+
+/// Bytes that end every stored JSON message.
+pub const SEPARATOR: &[u8] = b",\n";
+
+/// Why a JSON body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// The body is not valid JSON.
+    #[error("invalid JSON: {0}")]
+    Invalid(String),
+    /// An append whose body is an empty array (a no-op that signals a client bug).
+    #[error("empty JSON array: an append must carry at least one message")]
+    EmptyArray,
+}
+
+/// Turns a request body into stored message bytes, flattening one level of array.
+///
+/// `allow_empty` is true for stream creation, where `[]` means "no initial messages".
+/// Returns the stored bytes and the number of messages.
+pub fn frame_messages(body: &[u8], allow_empty: bool) -> Result<(Vec<u8>, usize), JsonError> {
+    let raw: &RawValue =
+        serde_json::from_slice(body).map_err(|e| JsonError::Invalid(e.to_string()))?;
+    let text = raw.get();
+    let mut out = Vec::with_capacity(body.len() + 2);
+    if text.starts_with('[') {
+        let items: Vec<&RawValue> =
+            serde_json::from_str(text).map_err(|e| JsonError::Invalid(e.to_string()))?;
+        if items.is_empty() && !allow_empty {
+            return Err(JsonError::EmptyArray);
+        }
+        for item in &items {
+            push_message(&mut out, item.get());
+        }
+        Ok((out, items.len()))
+    } else {
+        push_message(&mut out, text);
+        Ok((out, 1))
+    }
+}
+
+fn push_message(out: &mut Vec<u8>, text: &str) {
+    out.extend(text.bytes().filter(|b| *b != b'\n' && *b != b'\r'));
+    out.extend_from_slice(SEPARATOR);
+}
+
+/// Wraps stored message bytes (whole messages) as a JSON array, with the given prefix and
+/// suffix buffers, so a caller can send three slices without copying the middle.
+pub fn array_parts(stored: &[u8]) -> (&'static [u8], &[u8], &'static [u8]) {
+    let body = stored.strip_suffix(SEPARATOR).unwrap_or(stored);
+    (b"[", body, b"]")
+}
+
+/// Wraps stored message bytes as one JSON array in a new buffer.
+pub fn to_array(stored: &[u8]) -> Vec<u8> {
+    let (a, b, c) = array_parts(stored);
+    let mut out = Vec::with_capacity(a.len() + b.len() + c.len());
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    out.extend_from_slice(c);
+    out
+}
+
+/// Length of the longest prefix of `stored` holding whole messages, at most `limit` bytes.
+/// Returns at least one whole message when `stored` begins with one, even past `limit`.
+pub fn whole_messages_len(stored: &[u8], limit: usize) -> usize {
+    if stored.len() <= limit {
+        return stored.len();
+    }
+    match memchr::memrchr(b'\n', &stored[..limit]) {
+        Some(i) => i + 1,
+        None => memchr::memchr(b'\n', stored).map_or(stored.len(), |i| i + 1),
+    }
+}
+
+/// Byte length of the first `count` messages of `stored`, or `None` if it holds fewer.
+pub fn messages_len(stored: &[u8], count: usize) -> Option<usize> {
+    if count == 0 {
+        return Some(0);
+    }
+    memchr::memchr_iter(b'\n', stored).nth(count - 1).map(|i| i + 1)
+}
+
+/// Splits a JSON array response body into its items (client side).
+pub fn split_array(body: &[u8]) -> Result<Vec<Box<RawValue>>, JsonError> {
+    serde_json::from_slice(body).map_err(|e| JsonError::Invalid(e.to_string()))
+}
+
+/// True for content types read as JSON mode (`application/json`, any parameters).
+pub fn is_json(content_type: &str) -> bool {
+    media_type(content_type).eq_ignore_ascii_case("application/json")
+}
+
+/// The media type without parameters, trimmed.
+pub fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_one_level() {
+        let (b, n) = frame_messages(b"[[1,2], [3,4]]", false).expect("valid");
+        assert_eq!(n, 2);
+        assert_eq!(b, b"[1,2],\n[3,4],\n");
+        assert_eq!(to_array(&b), b"[[1,2],\n[3,4]]");
+        let (b, n) = frame_messages(b"[[[1,2,3]]]", false).expect("valid");
+        assert_eq!((b.as_slice(), n), (&b"[[1,2,3]],\n"[..], 1));
+        let (b, n) = frame_messages(b"{\"a\":\n 1}", false).expect("valid");
+        assert_eq!((b.as_slice(), n), (&b"{\"a\": 1},\n"[..], 1));
+    }
+
+    #[test]
+    fn empty_and_invalid() {
+        assert_eq!(frame_messages(b"[]", false), Err(JsonError::EmptyArray));
+        assert_eq!(frame_messages(b" [ ] ", true).expect("ok").1, 0);
+        assert!(matches!(frame_messages(b"{", false), Err(JsonError::Invalid(_))));
+        assert_eq!(to_array(b""), b"[]");
+    }
+
+    #[test]
+    fn boundaries() {
+        let s = b"1,\n22,\n333,\n";
+        assert_eq!(whole_messages_len(s, 8), 7);
+        assert_eq!(whole_messages_len(s, 1), 3);
+        assert_eq!(messages_len(s, 2), Some(7));
+        assert_eq!(messages_len(s, 4), None);
+        assert!(is_json("Application/JSON; charset=utf-8"));
+    }
+}

@@ -1,0 +1,20 @@
+//! Durable Streams protocol: the wire types shared by client and server.
+//!
+//! - [`offset`]: offset tokens and the `-1` / `now` sentinels.
+//! - [`headers`]: header and query parameter names.
+//! - [`json`]: JSON-mode framing (array flattening on append, array wrapping on read).
+//! - [`sse`]: Server-Sent Events framing, both encoding and byte-exact parsing.
+//! - [`cursor`]: `Stream-Cursor` values for CDN collapsing.
+//! - [`values`]: strict parsing of header values (TTL, expiry, producer numbers).
+//!
+//! With the `client` feature the crate also carries the HTTP client, readers and the
+//! idempotent producer.
+
+pub mod cursor;
+pub mod headers;
+pub mod json;
+pub mod offset;
+pub mod sse;
+pub mod values;
+
+pub use offset::{Offset, OffsetParam};

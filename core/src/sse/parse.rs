@@ -1,0 +1,1 @@
+//! Byte-exact SSE parsing for clients (filled in with the client).
