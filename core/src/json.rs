@@ -104,6 +104,32 @@ pub fn media_type(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
+/// Removes insignificant whitespace from valid JSON text, keeping key order and the exact
+/// spelling of every string and number. Linear in the input; the input is not validated.
+pub fn minify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +162,10 @@ mod tests {
         assert_eq!(messages_len(s, 2), Some(7));
         assert_eq!(messages_len(s, 4), None);
         assert!(is_json("Application/JSON; charset=utf-8"));
+    }
+
+    #[test]
+    fn minify_keeps_strings_and_order() {
+        assert_eq!(minify("[ {\"b\": 1, \"a\" : \"x y\\\" z\"},\n 2 ]"), "[{\"b\":1,\"a\":\"x y\\\" z\"},2]");
     }
 }

@@ -1,1 +1,117 @@
-fn main(){}
+//! The `durastream` command: the server (`serve`) and a command-line client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use durastream_server::{Config, FsyncPolicy};
+
+#[derive(Parser)]
+#[command(name = "durastream", version, about = "Durable Streams server and client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+/// How the file engine syncs its write-ahead log.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Fsync {
+    /// Sync before acknowledging each group of writes: an acknowledged append survives
+    /// process crashes and power loss. Concurrent writes share one sync.
+    Always,
+    /// Acknowledge once the OS has the write, sync every --fsync-interval-ms: survives
+    /// process crashes; a power loss can lose the last interval.
+    Interval,
+    /// Sync only at checkpoints and shutdown: survives process crashes only.
+    Never,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DURASTREAM_BIND", default_value = "127.0.0.1:4437")]
+    bind: SocketAddr,
+    /// Directory of the embedded file engine (created if missing).
+    #[arg(long, env = "DURASTREAM_DATA_DIR", default_value = "./durastream-data")]
+    data_dir: PathBuf,
+    /// Keep everything in memory instead (nothing survives a restart).
+    #[arg(long, env = "DURASTREAM_MEMORY")]
+    memory: bool,
+    /// URL path under which streams live ("/" for the root).
+    #[arg(long, env = "DURASTREAM_PREFIX", default_value = "/v1/stream")]
+    prefix: String,
+    /// How long a long-poll read waits for data before answering 204.
+    #[arg(long, env = "DURASTREAM_LONG_POLL_TIMEOUT_MS", default_value_t = 30_000)]
+    long_poll_timeout_ms: u64,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, env = "DURASTREAM_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Largest catch-up response; longer reads are cut here and continue at the next offset.
+    #[arg(long, env = "DURASTREAM_MAX_READ_BYTES", default_value_t = 1024 * 1024)]
+    max_read_bytes: usize,
+    /// Durability policy of the write-ahead log.
+    #[arg(long, env = "DURASTREAM_FSYNC", value_enum, default_value = "always")]
+    fsync: Fsync,
+    /// Sync interval for --fsync interval.
+    #[arg(long, env = "DURASTREAM_FSYNC_INTERVAL_MS", default_value_t = 100)]
+    fsync_interval_ms: u64,
+    /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
+    #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
+    test_faults: bool,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        Config {
+            bind: self.bind,
+            data_dir: (!self.memory).then(|| self.data_dir.clone()),
+            prefix: self.prefix.clone(),
+            long_poll_timeout: Duration::from_millis(self.long_poll_timeout_ms),
+            max_body_bytes: self.max_body_bytes,
+            max_read_bytes: self.max_read_bytes.max(1),
+            fsync: match self.fsync {
+                Fsync::Always => FsyncPolicy::Always,
+                Fsync::Interval => FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms.max(1))),
+                Fsync::Never => FsyncPolicy::Never,
+            },
+            test_faults: self.test_faults,
+            ..Config::memory()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DURASTREAM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("durastream: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(durastream_server::run(args.config())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("durastream: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Server configuration.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When the write-ahead log is synced to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Sync before acknowledging every group of writes (group commit). An acknowledged
+    /// write survives process crashes and power loss. The default.
+    Always,
+    /// Acknowledge after handing the write to the OS; sync in the background at this
+    /// interval. Survives a process crash (`kill -9`); a power loss can lose the writes
+    /// of the last interval.
+    Interval(Duration),
+    /// Never sync except at checkpoints and shutdown. Survives a process crash; a power
+    /// loss can lose any write since the last checkpoint.
+    Never,
+}
+
+impl fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsyncPolicy::Always => f.write_str("always"),
+            FsyncPolicy::Interval(d) => write!(f, "interval {} ms", d.as_millis()),
+            FsyncPolicy::Never => f.write_str("never"),
+        }
+    }
+}
+
+/// Everything `Server::start` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Data directory of the file engine; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// URL path under which streams live (`/` for the root).
+    pub prefix: String,
+    /// How long a long-poll waits for data before answering 204.
+    pub long_poll_timeout: Duration,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest catch-up response body; longer reads are cut (without `Stream-Up-To-Date`).
+    pub max_read_bytes: usize,
+    /// Durability policy of the file engine.
+    pub fsync: FsyncPolicy,
+    /// Enables the `/_test/inject-error` fault endpoint (tests only).
+    pub test_faults: bool,
+    /// SSE connections are closed after this long so caches can collapse readers.
+    pub sse_max_duration: Duration,
+}
+
+impl Config {
+    /// An in-memory server on a free loopback port (for tests and embedding).
+    pub fn memory() -> Config {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            prefix: "/v1/stream".to_string(),
+            long_poll_timeout: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_read_bytes: 1024 * 1024,
+            fsync: FsyncPolicy::Always,
+            test_faults: false,
+            sse_max_duration: Duration::from_secs(60),
+        }
+    }
+
+    /// A file-backed server storing into `dir`.
+    pub fn file(dir: impl Into<PathBuf>) -> Config {
+        Config { data_dir: Some(dir.into()), ..Config::memory() }
+    }
+
+    /// The prefix normalised: no trailing slash, empty for the root.
+    pub fn prefix_path(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+}

@@ -1,0 +1,168 @@
+//! Write operations: create (`PUT`), append and close (`POST`), delete (`DELETE`).
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use super::response::{store_error, Reply};
+use super::App;
+use crate::store::{AppendRequest, CreateRequest, ForkRequest, ProducerStamp, StoreError};
+use durastream::headers as h;
+use durastream::{values, Offset};
+
+/// A header as text; a value that is not visible ASCII is a client error.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, StoreError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| StoreError::bad(format!("header {name} is not valid text"))),
+    }
+}
+
+fn parse_create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Result<CreateRequest, StoreError> {
+    let ttl_secs = match header(headers, h::STREAM_TTL)? {
+        Some(v) => Some(values::strict_uint(v).ok_or_else(|| {
+            StoreError::bad(format!("Stream-TTL must be a non-negative integer of seconds, got {v:?}"))
+        })?),
+        None => None,
+    };
+    let expires_at_ms = match header(headers, h::STREAM_EXPIRES_AT)? {
+        Some(v) => Some(
+            values::rfc3339_millis(v)
+                .ok_or_else(|| StoreError::bad(format!("Stream-Expires-At must be an RFC 3339 timestamp, got {v:?}")))?,
+        ),
+        None => None,
+    };
+    if ttl_secs.is_some() && expires_at_ms.is_some() {
+        return Err(StoreError::bad("Stream-TTL and Stream-Expires-At cannot both be set"));
+    }
+    let source = header(headers, h::STREAM_FORKED_FROM)?;
+    let fork_offset = header(headers, h::STREAM_FORK_OFFSET)?;
+    let sub = header(headers, h::STREAM_FORK_SUB_OFFSET)?;
+    let fork = match source {
+        None => {
+            if fork_offset.is_some() || sub.is_some() {
+                return Err(StoreError::bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From"));
+            }
+            None
+        }
+        Some(src) => {
+            let source_path = app.fork_source_path(src)?;
+            let offset = match fork_offset {
+                Some(o) => Some(
+                    o.parse::<Offset>()
+                        .map_err(|e| StoreError::bad(format!("Stream-Fork-Offset: {e}")))?
+                        .position(),
+                ),
+                None => None,
+            };
+            let sub_offset = match sub {
+                Some(v) => values::strict_uint(v).ok_or_else(|| {
+                    StoreError::bad(format!("Stream-Fork-Sub-Offset must be a non-negative integer, got {v:?}"))
+                })?,
+                None => 0,
+            };
+            Some(ForkRequest { source_path, offset, sub_offset })
+        }
+    };
+    Ok(CreateRequest {
+        path: path.to_string(),
+        content_type: header(headers, "content-type")?.map(str::to_string),
+        ttl_secs,
+        expires_at_ms,
+        closed: h::is_true(header(headers, h::STREAM_CLOSED)?),
+        body,
+        fork,
+    })
+}
+
+/// `PUT`: create a stream (or confirm an identical one).
+pub async fn create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Reply {
+    let req = match parse_create(app, path, headers, body) {
+        Ok(r) => r,
+        Err(e) => return store_error(&e),
+    };
+    match app.store.create(req).await {
+        Ok((s, created)) => {
+            let v = s.visible();
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let mut r = Reply::new(status)
+                .header("content-type", &s.meta.content_type)
+                .offset(v.tail)
+                .flag(h::STREAM_CLOSED, v.closed);
+            if created {
+                r = r.header("location", app.absolute_url(headers, path));
+            }
+            r
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreError> {
+    let id = header(headers, h::PRODUCER_ID)?;
+    let epoch = header(headers, h::PRODUCER_EPOCH)?;
+    let seq = header(headers, h::PRODUCER_SEQ)?;
+    match (id, epoch, seq) {
+        (None, None, None) => Ok(None),
+        (Some(id), Some(epoch), Some(seq)) => {
+            if id.is_empty() {
+                return Err(StoreError::bad("Producer-Id must not be empty"));
+            }
+            let num = |name: &str, v: &str| {
+                values::producer_number(v).ok_or_else(|| {
+                    StoreError::bad(format!("{name} must be an integer from 0 to 2^53-1, got {v:?}"))
+                })
+            };
+            Ok(Some(ProducerStamp {
+                id: id.to_string(),
+                epoch: num("Producer-Epoch", epoch)?,
+                seq: num("Producer-Seq", seq)?,
+            }))
+        }
+        _ => Err(StoreError::bad("Producer-Id, Producer-Epoch and Producer-Seq must be sent together")),
+    }
+}
+
+/// `POST`: append, close, or append-and-close.
+pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Reply {
+    let stream = match app.store.get(path) {
+        Ok(s) => s,
+        Err(e) => return store_error(&e),
+    };
+    let parsed = (|| {
+        let close = h::is_true(header(headers, h::STREAM_CLOSED)?);
+        if body.is_empty() && !close {
+            return Err(StoreError::bad("empty body: an append needs bytes (or Stream-Closed: true to close)"));
+        }
+        Ok(AppendRequest {
+            content_type: header(headers, "content-type")?.map(str::to_string),
+            body,
+            close,
+            producer: parse_producer(headers)?,
+            stream_seq: header(headers, h::STREAM_SEQ)?.map(str::to_string),
+        })
+    })();
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => return store_error(&e),
+    };
+    let has_producer = req.producer.is_some();
+    match app.store.append(&stream, req).await {
+        Ok(a) => {
+            let status = if has_producer && a.new_data { StatusCode::OK } else { StatusCode::NO_CONTENT };
+            let mut r = Reply::new(status).offset(a.tail).flag(h::STREAM_CLOSED, a.closed);
+            if let Some((epoch, seq)) = a.producer {
+                r = r.header(h::PRODUCER_EPOCH, epoch.to_string()).header(h::PRODUCER_SEQ, seq.to_string());
+            }
+            r
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `DELETE`: remove a stream (soft when forks still read it).
+pub async fn delete(app: &App, path: &str) -> Reply {
+    match app.store.delete(path).await {
+        Ok(()) => Reply::new(StatusCode::NO_CONTENT),
+        Err(e) => store_error(&e),
+    }
+}

@@ -1,0 +1,17 @@
+//! The durastream server: the Durable Streams protocol over an embedded durable engine.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = durastream_server::Server::start(durastream_server::Config::memory()).await?;
+//! println!("streams at {}/v1/stream/", server.url());
+//! server.shutdown().await
+//! # }
+//! ```
+
+pub mod config;
+pub mod http;
+mod server;
+pub mod store;
+
+pub use config::{Config, FsyncPolicy};
+pub use server::{run, Server};

@@ -1,0 +1,179 @@
+//! Starting, serving and stopping the server.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::http::{faults::Faults, handle, App};
+use crate::store::{file::FileEngine, Engine, MemoryEngine, Store};
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+/// Opens the configured engine and builds the store (blocking: recovery reads the disk).
+fn open_store(config: &Config) -> io::Result<Store> {
+    match &config.data_dir {
+        None => Ok(Store::open(Arc::new(MemoryEngine), Vec::new(), 1)),
+        Some(dir) => {
+            let (engine, rec) = FileEngine::open(dir, config.fsync)?;
+            tracing::info!(streams = rec.streams.len(), "recovered {}", engine.describe());
+            Ok(Store::open(Arc::new(engine), rec.streams, rec.next_id))
+        }
+    }
+}
+
+impl Server {
+    /// Opens storage, binds, and starts serving in the background.
+    pub async fn start(config: Config) -> io::Result<Server> {
+        let cfg = config.clone();
+        let store = Arc::new(tokio::task::spawn_blocking(move || open_store(&cfg)).await.map_err(io::Error::other)??);
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, store, config, stop_rx));
+        Ok(Server { addr, stop: Some(stop_tx), task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's root URL, `http://host:port` (streams live under the prefix).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends live reads, waits for requests in flight, flushes storage.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.map_err(io::Error::other)?
+    }
+
+    /// Waits until the server stops (after a fatal error or `shutdown`).
+    pub async fn wait(mut self) -> io::Result<()> {
+        (&mut self.task).await.map_err(io::Error::other)?
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    config: Config,
+    mut stop: oneshot::Receiver<()>,
+) -> io::Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let faults = config.test_faults.then(Faults::default);
+    let app = Arc::new(App { store: store.clone(), config, faults, shutdown: shutdown_rx });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let maintenance = tokio::spawn(maintain(store.clone()));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, _) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let app = app.clone();
+                let svc = service_fn(move |req| handle(app.clone(), req));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(tcp), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    let _ = shutdown_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+    maintenance.abort();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.checkpoint() {
+            tracing::error!("final checkpoint failed: {e}");
+        }
+        store.engine().shutdown()
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// Background upkeep: expire streams, checkpoint when the log has grown.
+async fn maintain(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        if n % 5 == 0 {
+            store.sweep_expired();
+        }
+        if store.engine().checkpoint_due() {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+                Ok(Err(e)) => tracing::error!("checkpoint failed: {e}"),
+                Err(e) => tracing::error!("checkpoint task failed: {e}"),
+                Ok(Ok(())) => tracing::debug!("checkpoint written"),
+            }
+        }
+    }
+}
+
+/// Runs a server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn run(config: Config) -> io::Result<()> {
+    let prefix = config.prefix_path().to_string();
+    let server = Server::start(config).await?;
+    tracing::info!("durastream listening on {}{}/", server.url(), prefix);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,184 @@
+//! Start-up recovery: load the last checkpoint, replay the log after it, cut torn tails.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use super::catalog::{self, Catalog};
+use super::codec::{self, Decoded};
+use super::wal;
+use super::Layout;
+use crate::store::engine::{ProducerStamp, Record, StreamImage};
+
+/// What recovery found.
+pub struct Recovery {
+    pub streams: Vec<StreamImage>,
+    pub next_id: u64,
+    /// The first log segment the new writer may use.
+    pub next_segment: u64,
+}
+
+/// Rebuilds the durable state from `layout` and leaves a fresh checkpoint behind.
+pub fn recover(layout: &Layout) -> io::Result<Recovery> {
+    let catalog = catalog::load(&layout.root)?.unwrap_or_default();
+    let mut next_id = catalog.next_id.max(1);
+    let mut streams: HashMap<u64, StreamImage> = catalog.streams.into_iter().map(|s| (s.id, s)).collect();
+    let segments = wal::list_segments(&layout.wal)?;
+    let last = segments.last().copied();
+    let mut touched = Vec::new();
+    for &n in &segments {
+        let path = wal::segment_path(&layout.wal, n);
+        if n < catalog.wal_from {
+            continue;
+        }
+        let buf = fs::read(&path)?;
+        let mut at = 0;
+        while at < buf.len() {
+            match codec::decode(&buf[at..]) {
+                Decoded::Record(r, used) => {
+                    apply(layout, &mut streams, &mut next_id, r, &mut touched)?;
+                    at += used;
+                }
+                Decoded::Incomplete | Decoded::Corrupt(_) if Some(n) == last => {
+                    tracing::warn!(segment = n, at, len = buf.len(), "cutting torn log tail");
+                    let f = OpenOptions::new().write(true).open(&path)?;
+                    f.set_len(at as u64)?;
+                    f.sync_all()?;
+                    break;
+                }
+                Decoded::Incomplete | Decoded::Corrupt(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("log segment {} is corrupt at byte {at} and is not the last one", path.display()),
+                    ));
+                }
+            }
+        }
+    }
+    // Cut every data file back to its stream's durable tail: bytes past it were never
+    // acknowledged. Files of streams that no longer exist go.
+    for s in streams.values_mut() {
+        let path = layout.data_path(s.id);
+        let want = s.tail - s.meta.base;
+        let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let have = f.metadata()?.len();
+        if have > want {
+            f.set_len(want)?;
+            touched.push(s.id);
+        } else if have < want {
+            tracing::error!(id = s.id, have, want, "stream data is shorter than its log; keeping what exists");
+            s.tail = s.meta.base + have;
+        }
+    }
+    for entry in fs::read_dir(&layout.data)? {
+        let entry = entry?;
+        let keep = super::parse_data_name(&entry.file_name().to_string_lossy())
+            .is_some_and(|id| streams.contains_key(&id));
+        if !keep {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
+        if streams.contains_key(&id) {
+            OpenOptions::new().write(true).open(layout.data_path(id))?.sync_all()?;
+        }
+    }
+    wal::sync_dir(&layout.data)?;
+    let next_segment = last.map_or(1, |n| n + 1).max(catalog.wal_from);
+    let mut list: Vec<StreamImage> = streams.into_values().collect();
+    list.sort_by_key(|s| s.id);
+    catalog::store(&layout.root, &Catalog { version: 1, next_id, wal_from: next_segment, streams: list.clone() })?;
+    for n in segments {
+        fs::remove_file(wal::segment_path(&layout.wal, n))?;
+    }
+    wal::sync_dir(&layout.wal)?;
+    Ok(Recovery { streams: list, next_id, next_segment })
+}
+
+fn apply(
+    layout: &Layout,
+    streams: &mut HashMap<u64, StreamImage>,
+    next_id: &mut u64,
+    record: Record,
+    touched: &mut Vec<u64>,
+) -> io::Result<()> {
+    match record {
+        Record::Create { id, meta, data, closed } => {
+            *next_id = (*next_id).max(id + 1);
+            if streams.contains_key(&id) {
+                return Ok(());
+            }
+            write_data(layout, id, 0, &data)?;
+            touched.push(id);
+            let img = StreamImage {
+                id,
+                tail: meta.base + data.len() as u64,
+                last_access_ms: meta.created_ms,
+                meta,
+                closed,
+                closed_by: None,
+                stream_seq: None,
+                producers: Vec::new(),
+                soft_deleted: false,
+            };
+            streams.insert(id, img);
+        }
+        Record::Append { id, pos, data, closed, producer, stream_seq, at_ms } => {
+            let Some(s) = streams.get_mut(&id) else { return Ok(()) };
+            if s.closed || pos < s.tail {
+                return Ok(()); // already part of the checkpoint
+            }
+            if pos > s.tail {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("log leaves a hole in stream {id}: record at {pos}, tail {}", s.tail),
+                ));
+            }
+            write_data(layout, id, pos - s.meta.base, &data)?;
+            touched.push(id);
+            s.tail += data.len() as u64;
+            s.last_access_ms = s.last_access_ms.max(at_ms);
+            if closed {
+                s.closed = true;
+                s.closed_by = producer.clone();
+            }
+            if let Some(p) = producer {
+                set_producer(&mut s.producers, p);
+            }
+            if stream_seq.is_some() {
+                s.stream_seq = stream_seq;
+            }
+        }
+        Record::SoftDelete { id } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.soft_deleted = true;
+            }
+        }
+        Record::Delete { id } => {
+            streams.remove(&id);
+            match fs::remove_file(layout.data_path(id)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_producer(list: &mut Vec<ProducerStamp>, p: ProducerStamp) {
+    match list.iter_mut().find(|q| q.id == p.id) {
+        Some(q) => *q = p,
+        None => list.push(p),
+    }
+}
+
+fn write_data(layout: &Layout, id: u64, at: u64, data: &[u8]) -> io::Result<()> {
+    let f = OpenOptions::new().write(true).create(true).truncate(false).open(layout.data_path(id))?;
+    if !data.is_empty() {
+        f.write_all_at(data, at)?;
+    }
+    Ok(())
+}

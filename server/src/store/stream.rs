@@ -1,0 +1,237 @@
+//! One stream: immutable metadata, mutable writer state, and the durable tail readers see.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::engine::{Data, ProducerStamp, StreamImage, StreamMeta};
+
+/// What readers may see: only durable bytes and a durable closure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Visible {
+    pub tail: u64,
+    pub closed: bool,
+    /// The stream was deleted or expired: live readers stop.
+    pub gone: bool,
+}
+
+/// A producer's last accepted position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerState {
+    pub epoch: u64,
+    pub last_seq: u64,
+}
+
+/// Writer-side state, changed under the stream's lock.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Tail including appends not yet durable.
+    pub tail: u64,
+    pub closed: bool,
+    /// The producer request that closed the stream, for deduplicating its retries.
+    pub closed_by: Option<ProducerStamp>,
+    pub stream_seq: Option<String>,
+    pub producers: HashMap<String, ProducerState>,
+    pub soft_deleted: bool,
+    /// Removed from the store; late requests holding this handle must fail.
+    pub removed: bool,
+    /// Live forks reading this stream's data.
+    pub forks: u32,
+}
+
+/// A stream handle shared by requests.
+pub struct Stream {
+    pub id: u64,
+    pub meta: StreamMeta,
+    /// The fork source, kept alive while this fork exists.
+    pub source: Option<Arc<Stream>>,
+    pub data: Box<dyn Data>,
+    pub state: Mutex<State>,
+    pub visible: watch::Sender<Visible>,
+    /// Last read or write, Unix milliseconds (sliding TTL).
+    pub last_access_ms: AtomicI64,
+}
+
+/// The outcome of checking a producer stamp against the stream's producer state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProducerCheck {
+    /// Next in sequence (or a new epoch): append it.
+    Accept,
+    /// Already appended; `last_seq` is the highest accepted sequence.
+    Duplicate { last_seq: u64 },
+    /// The producer was fenced by a newer epoch.
+    StaleEpoch { current: u64 },
+    /// A new epoch must start at sequence 0.
+    EpochNeedsSeqZero,
+    /// Requests were lost between the last accepted one and this one.
+    Gap { expected: u64, received: u64 },
+}
+
+/// Validates a producer stamp (spec section 5.2.1).
+pub fn check_producer(state: Option<&ProducerState>, stamp: &ProducerStamp) -> ProducerCheck {
+    let Some(st) = state else {
+        return if stamp.seq == 0 {
+            ProducerCheck::Accept
+        } else if stamp.epoch > 0 {
+            ProducerCheck::EpochNeedsSeqZero
+        } else {
+            ProducerCheck::Gap { expected: 0, received: stamp.seq }
+        };
+    };
+    if stamp.epoch < st.epoch {
+        return ProducerCheck::StaleEpoch { current: st.epoch };
+    }
+    if stamp.epoch > st.epoch {
+        return if stamp.seq == 0 { ProducerCheck::Accept } else { ProducerCheck::EpochNeedsSeqZero };
+    }
+    if stamp.seq <= st.last_seq {
+        ProducerCheck::Duplicate { last_seq: st.last_seq }
+    } else if stamp.seq == st.last_seq + 1 {
+        ProducerCheck::Accept
+    } else {
+        ProducerCheck::Gap { expected: st.last_seq + 1, received: stamp.seq }
+    }
+}
+
+impl Stream {
+    pub fn new(
+        id: u64,
+        meta: StreamMeta,
+        source: Option<Arc<Stream>>,
+        data: Box<dyn Data>,
+        state: State,
+        now_ms: i64,
+    ) -> Stream {
+        let visible = Visible { tail: state.tail, closed: state.closed, gone: false };
+        Stream {
+            id,
+            meta,
+            source,
+            data,
+            state: Mutex::new(state),
+            visible: watch::Sender::new(visible),
+            last_access_ms: AtomicI64::new(now_ms),
+        }
+    }
+
+    /// The stream's state for a checkpoint.
+    pub fn image(&self) -> StreamImage {
+        let st = self.state.lock();
+        StreamImage {
+            id: self.id,
+            meta: self.meta.clone(),
+            tail: st.tail,
+            closed: st.closed,
+            closed_by: st.closed_by.clone(),
+            stream_seq: st.stream_seq.clone(),
+            producers: st
+                .producers
+                .iter()
+                .map(|(id, p)| ProducerStamp { id: id.clone(), epoch: p.epoch, seq: p.last_seq })
+                .collect(),
+            soft_deleted: st.soft_deleted,
+            last_access_ms: self.last_access_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The durable view readers use.
+    pub fn visible(&self) -> Visible {
+        *self.visible.borrow()
+    }
+
+    /// Makes durable progress visible to readers (monotonic).
+    pub fn publish(&self, tail: u64, closed: bool) {
+        self.visible.send_if_modified(|v| {
+            let changed = tail > v.tail || (closed && !v.closed);
+            v.tail = v.tail.max(tail);
+            v.closed |= closed;
+            changed
+        });
+    }
+
+    /// Wakes live readers for good: the stream is gone.
+    pub fn mark_gone(&self) {
+        self.visible.send_modify(|v| v.gone = true);
+    }
+
+    /// Records a read or write for the sliding TTL.
+    pub fn touch(&self, now_ms: i64) {
+        self.last_access_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// True once the stream's TTL or absolute expiry has passed.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        if self.meta.expires_at_ms.is_some_and(|t| t <= now_ms) {
+            return true;
+        }
+        self.meta.ttl_secs.is_some_and(|ttl| {
+            let last = self.last_access_ms.load(Ordering::Relaxed);
+            last.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX)) <= now_ms
+        })
+    }
+
+    pub fn is_json(&self) -> bool {
+        durastream::json::is_json(&self.meta.content_type)
+    }
+
+    /// Reads durable bytes in `[pos, end)`, stitching inherited fork data transparently.
+    pub fn read(&self, pos: u64, end: u64) -> io::Result<Bytes> {
+        let mut out = BytesMut::new();
+        self.read_into(pos, end, &mut out)?;
+        Ok(out.freeze())
+    }
+
+    fn read_into(&self, pos: u64, end: u64, out: &mut BytesMut) -> io::Result<()> {
+        let base = self.meta.base;
+        if pos < base {
+            let source = self
+                .source
+                .as_ref()
+                .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
+            let inherited_end = end.min(base);
+            source.read_into(pos, inherited_end, out)?;
+            if end <= base {
+                return Ok(());
+            }
+        }
+        let from = pos.max(base);
+        if end > from {
+            let len = usize::try_from(end - from).map_err(io::Error::other)?;
+            if out.is_empty() {
+                *out = BytesMut::from(self.data.read_at(from - base, len)?.as_ref());
+            } else {
+                out.extend_from_slice(&self.data.read_at(from - base, len)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(epoch: u64, seq: u64) -> ProducerStamp {
+        ProducerStamp { id: "p".into(), epoch, seq }
+    }
+
+    #[test]
+    fn producer_rules() {
+        assert_eq!(check_producer(None, &stamp(0, 0)), ProducerCheck::Accept);
+        assert_eq!(check_producer(None, &stamp(3, 0)), ProducerCheck::Accept);
+        assert_eq!(check_producer(None, &stamp(0, 2)), ProducerCheck::Gap { expected: 0, received: 2 });
+        let st = ProducerState { epoch: 2, last_seq: 5 };
+        assert_eq!(check_producer(Some(&st), &stamp(1, 9)), ProducerCheck::StaleEpoch { current: 2 });
+        assert_eq!(check_producer(Some(&st), &stamp(3, 1)), ProducerCheck::EpochNeedsSeqZero);
+        assert_eq!(check_producer(Some(&st), &stamp(3, 0)), ProducerCheck::Accept);
+        assert_eq!(check_producer(Some(&st), &stamp(2, 5)), ProducerCheck::Duplicate { last_seq: 5 });
+        assert_eq!(check_producer(Some(&st), &stamp(2, 0)), ProducerCheck::Duplicate { last_seq: 5 });
+        assert_eq!(check_producer(Some(&st), &stamp(2, 6)), ProducerCheck::Accept);
+        assert_eq!(check_producer(Some(&st), &stamp(2, 8)), ProducerCheck::Gap { expected: 6, received: 8 });
+    }
+}
