@@ -45,7 +45,7 @@ impl Control {
 
     /// Appends this control event to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"event: control\ndata: ");
+        out.extend_from_slice(b"event: control\ndata:");
         out.extend_from_slice(self.to_json().as_bytes());
         out.extend_from_slice(b"\n\n");
     }
@@ -84,8 +84,10 @@ pub fn encode_data(out: &mut Vec<u8>, payload: &[u8], base64: bool) {
     out.push(b'\n');
 }
 
+/// Writes one `data:` line. A parser drops one space after the colon, so a space is added
+/// only when the line itself starts with one.
 fn push_line(out: &mut Vec<u8>, line: &[u8]) {
-    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(if line.first() == Some(&b' ') { b"data: " } else { b"data:" });
     out.extend_from_slice(line);
     out.push(b'\n');
 }
@@ -103,14 +105,14 @@ mod tests {
     #[test]
     fn text_lines_and_control() {
         let mut out = Vec::new();
-        encode_data(&mut out, b"a\nb\r\nc", false);
-        assert_eq!(out, b"event: data\ndata: a\ndata: b\ndata: c\n\n");
+        encode_data(&mut out, b"a\nb\r\n c", false);
+        assert_eq!(out, b"event: data\ndata:a\ndata:b\ndata: c\n\n");
         out.clear();
         Control { next_offset: "0_1".into(), cursor: Some("7".into()), up_to_date: true, closed: false }
             .encode(&mut out);
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
-            "event: control\ndata: {\"streamNextOffset\":\"0_1\",\"streamCursor\":\"7\",\"upToDate\":true}\n\n"
+            "event: control\ndata:{\"streamNextOffset\":\"0_1\",\"streamCursor\":\"7\",\"upToDate\":true}\n\n"
         );
     }
 
@@ -118,7 +120,7 @@ mod tests {
     fn base64_payloads() {
         let mut out = Vec::new();
         encode_data(&mut out, &[1, 2, 3], true);
-        assert_eq!(out, b"event: data\ndata: AQID\n\n");
+        assert_eq!(out, b"event: data\ndata:AQID\n\n");
         assert!(needs_base64("application/octet-stream"));
         assert!(!needs_base64("text/plain; charset=utf-8"));
         assert!(!needs_base64("application/json"));

@@ -146,9 +146,10 @@ pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
         Err(e) => return store_error(&e),
     };
     let has_producer = req.producer.is_some();
+    let has_body = !req.body.is_empty();
     match app.store.append(&stream, req).await {
         Ok(a) => {
-            let status = if has_producer && a.new_data { StatusCode::OK } else { StatusCode::NO_CONTENT };
+            let status = if has_producer && has_body && a.new_data { StatusCode::OK } else { StatusCode::NO_CONTENT };
             let mut r = Reply::new(status).offset(a.tail).flag(h::STREAM_CLOSED, a.closed);
             if let Some((epoch, seq)) = a.producer {
                 r = r.header(h::PRODUCER_EPOCH, epoch.to_string()).header(h::PRODUCER_SEQ, seq.to_string());

@@ -1,0 +1,684 @@
+//! Readers: catch-up, long-poll, SSE and auto, with bytes, text and JSON views.
+//!
+//! A [`Reader`] walks the stream from a start offset and yields one [`Chunk`] per response
+//! (catch-up and long-poll) or per SSE control event. Every chunk carries the offset to
+//! resume from, the up-to-date and closed flags and the cursor; the reader echoes the
+//! cursor on its next live request. It stops for good at `Stream-Closed` and never
+//! reconnects after it.
+//!
+//! Transient failures (network, 408, 429, retryable 5xx) are retried with the client's
+//! [`RetryOptions`](super::RetryOptions), resuming from the last delivered offset. An error
+//! returned from [`Reader::next_chunk`] does not end the reader: calling again resumes
+//! from the same offset.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::{Method, Response};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::error::{Error, ErrorKind, Result};
+use super::http::{header_str, is_success, status_error, transport_error, Op};
+use super::retry::{is_transient_status, parse_retry_after};
+use super::sse_read::{SseConn, SseOutcome};
+use super::stream::{required_offset, DurableStream};
+use crate::headers as h;
+
+/// Where a read starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StartOffset {
+    /// `-1`: the beginning of the stream.
+    #[default]
+    Beginning,
+    /// `now`: the current tail (only data appended from now on).
+    Now,
+    /// An offset the server returned earlier (opaque).
+    At(String),
+}
+
+impl StartOffset {
+    /// The wire form (`-1`, `now`, or the offset).
+    pub fn as_str(&self) -> &str {
+        match self {
+            StartOffset::Beginning => "-1",
+            StartOffset::Now => "now",
+            StartOffset::At(s) => s,
+        }
+    }
+}
+
+impl From<&str> for StartOffset {
+    fn from(s: &str) -> Self {
+        match s {
+            "-1" => StartOffset::Beginning,
+            "now" => StartOffset::Now,
+            other => StartOffset::At(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for StartOffset {
+    fn from(s: String) -> Self {
+        StartOffset::from(s.as_str())
+    }
+}
+
+/// How a reader follows the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LiveMode {
+    /// Catch-up only: read until up to date (or closed), then end.
+    #[default]
+    Off,
+    /// Long-poll: each request waits for new data; runs until the stream is closed.
+    LongPoll,
+    /// Server-Sent Events; reconnects when the server ends the connection.
+    Sse,
+    /// Catch up with plain reads, then SSE; falls back to long-poll for good when SSE is
+    /// refused, when a proxy appears to buffer it (no first event within
+    /// [`Timeouts::sse_first_event`](super::Timeouts)), or when three SSE connections in a
+    /// row end without delivering an event.
+    Auto,
+}
+
+/// How a chunk was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A plain catch-up `GET`.
+    CatchUp,
+    /// A long-poll `GET`.
+    LongPoll,
+    /// An SSE data/control pair.
+    Sse,
+}
+
+/// Options of [`DurableStream::read`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Where to start. Default: the beginning.
+    pub offset: StartOffset,
+    /// How to follow the stream. Default: catch-up only.
+    pub live: LiveMode,
+    /// A cursor from an earlier read, echoed on the first live request.
+    pub cursor: Option<String>,
+}
+
+impl ReadOptions {
+    /// Catch-up from the beginning.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the start offset.
+    pub fn offset(mut self, offset: impl Into<StartOffset>) -> Self {
+        self.offset = offset.into();
+        self
+    }
+    /// Sets the live mode.
+    pub fn live(mut self, live: LiveMode) -> Self {
+        self.live = live;
+        self
+    }
+    /// Sets the cursor to echo.
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+}
+
+/// One response (or SSE event pair) worth of stream data and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The bytes. For JSON streams: a JSON array of the messages (`[]` when none). May be
+    /// empty: such a chunk only reports position and flags.
+    pub data: Bytes,
+    /// The offset to resume from.
+    pub next_offset: String,
+    /// The reader had every byte that existed when this was sent.
+    pub up_to_date: bool,
+    /// The stream is closed and this chunk holds its last bytes: the reader ends.
+    pub closed: bool,
+    /// The cursor the server sent (echoed automatically on the next live request).
+    pub cursor: Option<String>,
+    /// HTTP status: 200, or 204 for a long-poll that timed out without data.
+    pub status: u16,
+    /// `data` is a JSON array of messages.
+    pub json: bool,
+    /// For JSON chunks: the number of messages, when the reader validated the body.
+    pub message_count: Option<usize>,
+    /// How the chunk arrived.
+    pub transport: Transport,
+}
+
+impl Chunk {
+    /// True when the chunk carries no data (no bytes, or a JSON array with no message).
+    pub fn is_empty(&self) -> bool {
+        if self.json {
+            match self.message_count {
+                Some(n) => n == 0,
+                None => is_empty_json_array(&self.data),
+            }
+        } else {
+            self.data.is_empty()
+        }
+    }
+
+    /// The data as UTF-8 text.
+    pub fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.data)
+            .map_err(|e| Error::builder(ErrorKind::Parse, format!("chunk is not UTF-8: {e}")).build())
+    }
+
+    /// The JSON messages, deserialized (JSON streams only).
+    pub fn json_items<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        parse_json_array(&self.data)
+    }
+}
+
+fn is_empty_json_array(data: &[u8]) -> bool {
+    data.iter().filter(|b| !b.is_ascii_whitespace()).eq(b"[]".iter())
+}
+
+pub(crate) fn parse_json_array<T: DeserializeOwned>(data: &[u8]) -> Result<Vec<T>> {
+    serde_json::from_slice(data).map_err(|e| {
+        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}")).source(e).build()
+    })
+}
+
+/// Counts the messages of a JSON array body, validating it.
+pub(crate) fn count_json_messages(data: &[u8]) -> Result<usize> {
+    let items: Vec<&RawValue> = serde_json::from_slice(data).map_err(|e| {
+        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}")).source(e).build()
+    })?;
+    Ok(items.len())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    CatchUp,
+    LongPoll,
+    Sse,
+}
+
+/// Reads a stream chunk by chunk. See the module docs.
+pub struct Reader {
+    stream: DurableStream,
+    offset: String,
+    cursor: Option<String>,
+    mode: LiveMode,
+    phase: Phase,
+    done: bool,
+    sse: Option<SseConn>,
+    /// SSE connections in a row that ended without an event (Auto fallback).
+    empty_sse: u32,
+    /// Consecutive transient failures.
+    failures: u32,
+    pub(crate) validate_json: bool,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("url", &self.stream.url())
+            .field("offset", &self.offset)
+            .field("mode", &self.mode)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(stream: DurableStream, opts: ReadOptions) -> Reader {
+        let phase = match opts.live {
+            LiveMode::Off | LiveMode::Auto => Phase::CatchUp,
+            LiveMode::LongPoll => Phase::LongPoll,
+            LiveMode::Sse => Phase::Sse,
+        };
+        Reader {
+            stream,
+            offset: opts.offset.as_str().to_string(),
+            cursor: opts.cursor,
+            mode: opts.live,
+            phase,
+            done: false,
+            sse: None,
+            empty_sse: 0,
+            failures: 0,
+            validate_json: true,
+        }
+    }
+
+    /// The offset the next request starts from (`-1` or `now` until the first response).
+    pub fn offset(&self) -> &str {
+        &self.offset
+    }
+
+    /// The last cursor received.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// True once the reader has ended (closed stream, or caught up in catch-up mode).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The live mode currently in use: in [`LiveMode::Auto`] this reports where the reader
+    /// is (catch-up, SSE, or long-poll after a fallback).
+    pub fn transport(&self) -> Transport {
+        match self.phase {
+            Phase::CatchUp => Transport::CatchUp,
+            Phase::LongPoll => Transport::LongPoll,
+            Phase::Sse => Transport::Sse,
+        }
+    }
+
+    /// The next chunk, or `None` once the reader has ended.
+    pub async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let step = match self.phase {
+                Phase::CatchUp | Phase::LongPoll => self.poll_once().await,
+                Phase::Sse => self.sse_step().await,
+            };
+            match step {
+                Ok(Some(chunk)) => {
+                    self.failures = 0;
+                    self.offset.clone_from(&chunk.next_offset);
+                    if chunk.cursor.is_some() {
+                        self.cursor.clone_from(&chunk.cursor);
+                    }
+                    if chunk.closed {
+                        self.done = true;
+                        self.sse = None;
+                    } else if chunk.up_to_date && self.phase == Phase::CatchUp {
+                        match self.mode {
+                            LiveMode::Off => self.done = true,
+                            _ => self.phase = Phase::Sse,
+                        }
+                    }
+                    return Ok(Some(chunk));
+                }
+                Ok(None) => continue,
+                Err(Failure::Fatal(e)) => {
+                    self.sse = None;
+                    return Err(e);
+                }
+                Err(Failure::Transient(e, retry_after)) => {
+                    self.sse = None;
+                    let retry = self.stream.client.retry_options().clone();
+                    if self.failures >= retry.max_retries {
+                        let attempts = self.failures + 1;
+                        self.failures = 0;
+                        return Err(exhausted(e, attempts));
+                    }
+                    tokio::time::sleep(retry.delay(self.failures, retry_after)).await;
+                    self.failures += 1;
+                }
+                Err(Failure::FallBack) => {
+                    self.sse = None;
+                    self.phase = Phase::LongPoll;
+                }
+            }
+        }
+    }
+
+    /// One catch-up or long-poll request.
+    async fn poll_once(&mut self) -> Result<Option<Chunk>, Failure> {
+        let live = self.phase == Phase::LongPoll;
+        let mut req = self.stream.req(Method::GET, Op::Read);
+        req.query.push((h::Q_OFFSET, self.offset.clone()));
+        if live {
+            req.query.push((h::Q_LIVE, "long-poll".to_string()));
+            if let Some(c) = &self.cursor {
+                req.query.push((h::Q_CURSOR, c.clone()));
+            }
+            req.timeout = Some(self.stream.client.timeouts().long_poll);
+        }
+        let resp = self.stream.client.send_once(&req).await.map_err(Failure::from_transport)?;
+        let status = resp.status().as_u16();
+        if !is_success(resp.status()) {
+            return Err(self.http_failure(resp).await);
+        }
+        let headers = resp.headers().clone();
+        self.stream.learn_content_type(&headers);
+        let next_offset = required_offset(&headers, &self.stream.url).map_err(Failure::Fatal)?;
+        let json = header_str(&headers, "content-type").is_some_and(crate::json::is_json)
+            || (status == 204 && self.stream.content_type().is_some_and(|c| crate::json::is_json(&c)));
+        let data = if status == 204 {
+            Bytes::new()
+        } else {
+            resp.bytes()
+                .await
+                .map_err(|e| Failure::from_transport(transport_error(e, &self.stream.url, Op::Read)))?
+        };
+        let message_count = if json && self.validate_json && status != 204 {
+            Some(count_json_messages(&data).map_err(|e| Failure::Fatal(self.with_url(e)))?)
+        } else {
+            None
+        };
+        let closed = h::is_true(header_str(&headers, h::STREAM_CLOSED));
+        Ok(Some(Chunk {
+            data,
+            next_offset,
+            up_to_date: closed || h::is_true(header_str(&headers, h::STREAM_UP_TO_DATE)),
+            closed,
+            cursor: header_str(&headers, h::STREAM_CURSOR).map(str::to_string),
+            status,
+            json,
+            message_count,
+            transport: if live { Transport::LongPoll } else { Transport::CatchUp },
+        }))
+    }
+
+    /// Reads from the open SSE connection (opening one if needed) until a control event.
+    async fn sse_step(&mut self) -> Result<Option<Chunk>, Failure> {
+        if self.sse.is_none() {
+            let json = match self.stream.content_type() {
+                Some(ct) => crate::json::is_json(&ct),
+                None => match self.stream.head().await {
+                    Ok(info) => info.content_type.as_deref().is_some_and(crate::json::is_json),
+                    Err(e) if e.is_retryable() => return Err(Failure::Transient(e, e.retry_after())),
+                    Err(e) => return Err(Failure::Fatal(e)),
+                },
+            };
+            let mut req = self.stream.req(Method::GET, Op::Read);
+            req.timeout = None;
+            req.query.push((h::Q_OFFSET, self.offset.clone()));
+            req.query.push((h::Q_LIVE, "sse".to_string()));
+            if let Some(c) = &self.cursor {
+                req.query.push((h::Q_CURSOR, c.clone()));
+            }
+            let resp = self.stream.client.send_once(&req).await.map_err(Failure::from_transport)?;
+            let status = resp.status().as_u16();
+            let is_sse = header_str(resp.headers(), "content-type")
+                .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
+            if self.mode == LiveMode::Auto {
+                let refused = !is_success(resp.status()) && !is_transient_status(status)
+                    && !matches!(status, 401 | 403 | 404 | 410);
+                if refused || (is_success(resp.status()) && !is_sse) {
+                    return Err(Failure::FallBack);
+                }
+            }
+            if !is_success(resp.status()) {
+                return Err(self.http_failure(resp).await);
+            }
+            if !is_sse {
+                return Err(Failure::Fatal(self.with_url(Error::new(
+                    ErrorKind::Parse,
+                    "SSE request answered without text/event-stream",
+                ))));
+            }
+            let base64 = header_str(resp.headers(), h::STREAM_SSE_DATA_ENCODING)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("base64"));
+            self.sse = Some(SseConn::new(resp, base64, json, self.validate_json));
+        }
+        let timeouts = self.stream.client.timeouts().clone();
+        let Some(conn) = self.sse.as_mut() else { return Ok(None) };
+        let first_wait = if self.mode == LiveMode::Auto && !conn.got_event() {
+            timeouts.sse_first_event
+        } else {
+            timeouts.sse_idle
+        };
+        match conn.next(first_wait, timeouts.sse_idle).await {
+            SseOutcome::Chunk(chunk) => {
+                self.empty_sse = 0;
+                Ok(Some(chunk))
+            }
+            SseOutcome::Ended { got_event } => {
+                self.sse = None;
+                if got_event {
+                    self.empty_sse = 0;
+                    return Ok(None); // the server rotated the connection: reconnect now
+                }
+                self.empty_sse += 1;
+                if self.mode == LiveMode::Auto && self.empty_sse >= 3 {
+                    return Err(Failure::FallBack);
+                }
+                Err(Failure::Transient(self.with_url(Error::new(ErrorKind::Network, "SSE connection ended before any event")), None))
+            }
+            SseOutcome::Stalled { got_event } => {
+                self.sse = None;
+                if self.mode == LiveMode::Auto && !got_event {
+                    return Err(Failure::FallBack);
+                }
+                Err(Failure::Transient(self.with_url(Error::new(ErrorKind::Timeout, "SSE connection went silent")), None))
+            }
+            SseOutcome::Transport(e) => {
+                self.sse = None;
+                Err(Failure::from_transport(transport_error(e, &self.stream.url, Op::Read)))
+            }
+            SseOutcome::Parse(e) => {
+                self.sse = None;
+                Err(Failure::Fatal(self.with_url(e)))
+            }
+        }
+    }
+
+    async fn http_failure(&self, resp: Response) -> Failure {
+        let status = resp.status().as_u16();
+        if is_transient_status(status) {
+            let ra = header_str(resp.headers(), "retry-after").and_then(parse_retry_after);
+            Failure::Transient(status_error(resp, &self.stream.url, Op::Read).await, ra)
+        } else {
+            Failure::Fatal(status_error(resp, &self.stream.url, Op::Read).await)
+        }
+    }
+
+    fn with_url(&self, e: Error) -> Error {
+        Error::builder(e.kind(), format!("{} (stream {})", e.message(), self.stream.url))
+            .url(self.stream.url.as_str())
+            .build()
+    }
+
+    /// The reader as an async `Stream` of chunks. It ends after the reader ends or after
+    /// the first error (use [`Reader::next_chunk`] to continue past errors).
+    pub fn into_stream(self) -> impl Stream<Item = Result<Chunk>> + Send + Unpin {
+        Box::pin(futures_util::stream::unfold(Some(self), |state| async move {
+            let mut reader = state?;
+            match reader.next_chunk().await {
+                Ok(Some(c)) => Some((Ok(c), Some(reader))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        }))
+    }
+
+    /// A view yielding UTF-8 text (characters split across chunks are reassembled).
+    pub fn text(self) -> TextReader {
+        TextReader { reader: self, carry: Vec::new() }
+    }
+
+    /// A view yielding deserialized JSON messages (JSON streams).
+    pub fn json<T: DeserializeOwned>(mut self) -> JsonReader<T> {
+        self.validate_json = false;
+        JsonReader { reader: self, items: VecDeque::new(), _t: PhantomData }
+    }
+}
+
+/// Why one step failed.
+pub(crate) enum Failure {
+    /// Retry after a backoff (optionally at least this long).
+    Transient(Error, Option<Duration>),
+    /// Give the error to the caller.
+    Fatal(Error),
+    /// Auto mode: stop using SSE.
+    FallBack,
+}
+
+impl Failure {
+    fn from_transport(e: Error) -> Failure {
+        match e.kind() {
+            ErrorKind::Network | ErrorKind::Timeout => Failure::Transient(e, None),
+            _ => Failure::Fatal(e),
+        }
+    }
+}
+
+fn exhausted(e: Error, attempts: u32) -> Error {
+    let mut b = Error::builder(ErrorKind::RetryExhausted, format!("{} (gave up after {attempts} attempts)", e.message()))
+        .attempts(attempts)
+        .retry_after(e.retry_after());
+    if let Some(u) = e.url() {
+        b = b.url(u);
+    }
+    if let Some(s) = e.status() {
+        b = b.status(s);
+    }
+    b.source(e).build()
+}
+
+/// A text chunk: the [`Chunk`] fields with `data` decoded as UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextChunk {
+    /// The text (bytes of a character cut at the chunk's end are held for the next one).
+    pub text: String,
+    /// The offset to resume from.
+    pub next_offset: String,
+    /// Up to date when sent.
+    pub up_to_date: bool,
+    /// The stream is closed; the reader ends.
+    pub closed: bool,
+    /// The cursor.
+    pub cursor: Option<String>,
+}
+
+/// Text view of a [`Reader`].
+pub struct TextReader {
+    reader: Reader,
+    carry: Vec<u8>,
+}
+
+impl TextReader {
+    /// The next text chunk, or `None` once the reader has ended. Invalid UTF-8 is a
+    /// [`ErrorKind::Parse`] error.
+    pub async fn next_text(&mut self) -> Result<Option<TextChunk>> {
+        let Some(chunk) = self.reader.next_chunk().await? else {
+            if self.carry.is_empty() {
+                return Ok(None);
+            }
+            return Err(Error::new(ErrorKind::Parse, "stream ended inside a UTF-8 character"));
+        };
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(&chunk.data);
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(_) => bytes.len(),
+            Err(e) if e.error_len().is_none() && !chunk.closed => e.valid_up_to(),
+            Err(e) => {
+                return Err(Error::new(ErrorKind::Parse, format!("stream data is not UTF-8: {e}")));
+            }
+        };
+        self.carry = bytes.split_off(valid);
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::new(ErrorKind::Parse, format!("stream data is not UTF-8: {e}")))?;
+        Ok(Some(TextChunk {
+            text,
+            next_offset: chunk.next_offset,
+            up_to_date: chunk.up_to_date,
+            closed: chunk.closed,
+            cursor: chunk.cursor,
+        }))
+    }
+
+    /// The underlying reader.
+    pub fn reader(&self) -> &Reader {
+        &self.reader
+    }
+}
+
+/// A batch of JSON messages with the position after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonBatch<T> {
+    /// The messages (possibly none).
+    pub items: Vec<T>,
+    /// The offset to resume from.
+    pub next_offset: String,
+    /// Up to date when sent.
+    pub up_to_date: bool,
+    /// The stream is closed; the reader ends.
+    pub closed: bool,
+    /// The cursor.
+    pub cursor: Option<String>,
+}
+
+/// JSON view of a [`Reader`]: batches or single messages, parsed once into `T`.
+pub struct JsonReader<T> {
+    reader: Reader,
+    items: VecDeque<T>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> JsonReader<T> {
+    /// The next batch (one response or SSE event pair), or `None` once the reader ended.
+    pub async fn next_batch(&mut self) -> Result<Option<JsonBatch<T>>> {
+        let Some(chunk) = self.reader.next_chunk().await? else { return Ok(None) };
+        let items = if chunk.data.is_empty() { Vec::new() } else { parse_json_array(&chunk.data)? };
+        Ok(Some(JsonBatch {
+            items,
+            next_offset: chunk.next_offset,
+            up_to_date: chunk.up_to_date,
+            closed: chunk.closed,
+            cursor: chunk.cursor,
+        }))
+    }
+
+    /// The next single message, or `None` once the reader ended. In a live mode this waits
+    /// for new messages.
+    pub async fn next_item(&mut self) -> Result<Option<T>> {
+        loop {
+            if let Some(item) = self.items.pop_front() {
+                return Ok(Some(item));
+            }
+            match self.next_batch().await? {
+                Some(batch) => self.items.extend(batch.items),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The offset after the last batch taken (messages still queued by
+    /// [`JsonReader::next_item`] lie before it).
+    pub fn offset(&self) -> &str {
+        self.reader.offset()
+    }
+
+    /// The messages as an async `Stream`; ends at the end of the reader or after an error.
+    pub fn into_stream(self) -> impl Stream<Item = Result<T>> + Send + Unpin
+    where
+        T: Send + 'static,
+    {
+        Box::pin(futures_util::stream::unfold(Some(self), |state| async move {
+            let mut r = state?;
+            match r.next_item().await {
+                Ok(Some(item)) => Some((Ok(item), Some(r))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_offsets() {
+        assert_eq!(StartOffset::from("-1"), StartOffset::Beginning);
+        assert_eq!(StartOffset::from("now"), StartOffset::Now);
+        assert_eq!(StartOffset::from("0_5").as_str(), "0_5");
+    }
+
+    #[test]
+    fn json_chunk_emptiness_and_counts() {
+        assert_eq!(count_json_messages(b"[]").ok(), Some(0));
+        assert_eq!(count_json_messages(b"[{\"a\":1},\n[1,2]]").ok(), Some(2));
+        assert_eq!(count_json_messages(b"[{\"a\":").map_err(|e| e.kind()), Err(ErrorKind::Parse));
+        assert!(is_empty_json_array(b" [ ] "));
+        assert!(!is_empty_json_array(b"[1]"));
+    }
+}
