@@ -17,4 +17,7 @@ pub mod offset;
 pub mod sse;
 pub mod values;
 
+#[cfg(feature = "client")]
+pub mod client;
+
 pub use offset::{Offset, OffsetParam};

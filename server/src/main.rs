@@ -79,7 +79,9 @@ impl ServeArgs {
             max_read_bytes: self.max_read_bytes.max(1),
             fsync: match self.fsync {
                 Fsync::Always => FsyncPolicy::Always,
-                Fsync::Interval => FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms.max(1))),
+                Fsync::Interval => {
+                    FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms.max(1)))
+                }
                 Fsync::Never => FsyncPolicy::Never,
             },
             test_faults: self.test_faults,

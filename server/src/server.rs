@@ -39,7 +39,11 @@ impl Server {
     /// Opens storage, binds, and starts serving in the background.
     pub async fn start(config: Config) -> io::Result<Server> {
         let cfg = config.clone();
-        let store = Arc::new(tokio::task::spawn_blocking(move || open_store(&cfg)).await.map_err(io::Error::other)??);
+        let store = Arc::new(
+            tokio::task::spawn_blocking(move || open_store(&cfg))
+                .await
+                .map_err(io::Error::other)??,
+        );
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -132,7 +136,7 @@ async fn maintain(store: Arc<Store>) {
     loop {
         tick.tick().await;
         n += 1;
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             store.sweep_expired();
         }
         if store.engine().checkpoint_due() {
@@ -160,13 +164,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

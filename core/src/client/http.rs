@@ -18,8 +18,6 @@ pub(crate) enum Safety {
     Idempotent,
     /// Plain appends: only failures after which nothing can have been applied.
     PlainAppend,
-    /// The caller handles every outcome itself (one attempt).
-    Once,
 }
 
 /// What a request does, for error messages and status mapping.
@@ -154,7 +152,6 @@ impl Client {
                         Safety::PlainAppend => {
                             retry.retry_plain_appends && is_refusal_status(status)
                         }
-                        Safety::Once => false,
                     };
                     if !ok {
                         return Ok(resp);
@@ -169,7 +166,6 @@ impl Client {
                     let ok = match req.safety {
                         Safety::Idempotent => true,
                         Safety::PlainAppend => retry.retry_plain_appends && connect_failed,
-                        Safety::Once => false,
                     };
                     (ok, None, Ok(e))
                 }

@@ -26,6 +26,7 @@ mod error;
 mod headers;
 mod http;
 mod producer;
+mod producer_worker;
 mod read;
 pub mod retry;
 mod sse_read;

@@ -342,7 +342,7 @@ impl Reader {
         let resp = self.stream.client.send_once(&req).await.map_err(Failure::from_transport)?;
         let status = resp.status().as_u16();
         if !is_success(resp.status()) {
-            return Err(self.http_failure(resp).await);
+            return Err(http_failure(&self.stream, resp).await);
         }
         let headers = resp.headers().clone();
         self.stream.learn_content_type(&headers);
@@ -382,7 +382,10 @@ impl Reader {
                 Some(ct) => crate::json::is_json(&ct),
                 None => match self.stream.head().await {
                     Ok(info) => info.content_type.as_deref().is_some_and(crate::json::is_json),
-                    Err(e) if e.is_retryable() => return Err(Failure::Transient(e, e.retry_after())),
+                    Err(e) if e.is_retryable() => {
+                        let ra = e.retry_after();
+                        return Err(Failure::Transient(e, ra));
+                    }
                     Err(e) => return Err(Failure::Fatal(e)),
                 },
             };
@@ -405,7 +408,7 @@ impl Reader {
                 }
             }
             if !is_success(resp.status()) {
-                return Err(self.http_failure(resp).await);
+                return Err(http_failure(&self.stream, resp).await);
             }
             if !is_sse {
                 return Err(Failure::Fatal(self.with_url(Error::new(
@@ -459,16 +462,6 @@ impl Reader {
         }
     }
 
-    async fn http_failure(&self, resp: Response) -> Failure {
-        let status = resp.status().as_u16();
-        if is_transient_status(status) {
-            let ra = header_str(resp.headers(), "retry-after").and_then(parse_retry_after);
-            Failure::Transient(status_error(resp, &self.stream.url, Op::Read).await, ra)
-        } else {
-            Failure::Fatal(status_error(resp, &self.stream.url, Op::Read).await)
-        }
-    }
-
     fn with_url(&self, e: Error) -> Error {
         Error::builder(e.kind(), format!("{} (stream {})", e.message(), self.stream.url))
             .url(self.stream.url.as_str())
@@ -497,6 +490,16 @@ impl Reader {
     pub fn json<T: DeserializeOwned>(mut self) -> JsonReader<T> {
         self.validate_json = false;
         JsonReader { reader: self, items: VecDeque::new(), _t: PhantomData }
+    }
+}
+
+async fn http_failure(stream: &DurableStream, resp: Response) -> Failure {
+    let status = resp.status().as_u16();
+    if is_transient_status(status) {
+        let ra = header_str(resp.headers(), "retry-after").and_then(parse_retry_after);
+        Failure::Transient(status_error(resp, &stream.url, Op::Read).await, ra)
+    } else {
+        Failure::Fatal(status_error(resp, &stream.url, Op::Read).await)
     }
 }
 

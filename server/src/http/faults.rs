@@ -74,7 +74,11 @@ pub enum Before {
 impl Faults {
     /// Handles `POST` (add) and `DELETE` (clear) on the endpoint.
     pub fn control(&self, method: &http::Method, body: &[u8]) -> Reply {
-        let ok = || Reply::new(StatusCode::OK).header("content-type", "application/json").body(full("{\"ok\":true}"));
+        let ok = || {
+            Reply::new(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(full("{\"ok\":true}"))
+        };
         match *method {
             http::Method::DELETE => {
                 self.by_path.lock().clear();
@@ -86,8 +90,14 @@ impl Faults {
                     self.by_path.lock().insert(f.path.clone(), (f, count));
                     ok()
                 }
-                Ok(_) => super::response::error(StatusCode::BAD_REQUEST, "a fault needs a path and an effect"),
-                Err(e) => super::response::error(StatusCode::BAD_REQUEST, format!("invalid fault JSON: {e}")),
+                Ok(_) => super::response::error(
+                    StatusCode::BAD_REQUEST,
+                    "a fault needs a path and an effect",
+                ),
+                Err(e) => super::response::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid fault JSON: {e}"),
+                ),
             },
             _ => super::response::error(StatusCode::METHOD_NOT_ALLOWED, "use POST or DELETE"),
         }
@@ -157,7 +167,11 @@ pub async fn mutate(fault: &Fault, method: &http::Method, reply: Reply) -> Reply
         return reply;
     }
     let Ok(collected) = reply.body.collect().await else {
-        return Reply { status: reply.status, headers: reply.headers, body: super::response::empty() };
+        return Reply {
+            status: reply.status,
+            headers: reply.headers,
+            body: super::response::empty(),
+        };
     };
     let mut bytes = collected.to_bytes().to_vec();
     if let Some(n) = fault.truncate_body_bytes {

@@ -55,7 +55,9 @@ impl App {
         let path = path.split('?').next().unwrap_or(path);
         let prefix = self.config.prefix_path();
         if !path.starts_with(&format!("{prefix}/")) {
-            return Err(StoreError::bad(format!("Stream-Forked-From must be a stream path under {prefix}/")));
+            return Err(StoreError::bad(format!(
+                "Stream-Forked-From must be a stream path under {prefix}/"
+            )));
         }
         validate_path(path)
     }
@@ -90,7 +92,8 @@ fn validate_path(raw: &str) -> Result<String, StoreError> {
 /// Reads a request body up to the configured limit.
 async fn read_body(app: &App, body: Incoming, headers: &HeaderMap) -> Result<Bytes, Reply> {
     let limit = app.config.max_body_bytes;
-    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
+    let too_large =
+        || error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
@@ -100,7 +103,9 @@ async fn read_body(app: &App, body: Incoming, headers: &HeaderMap) -> Result<Byt
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(too_large())
+        }
         Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
     }
 }
@@ -120,7 +125,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
             return Ok(finish(reply));
         }
         match f.before(&method, &path).await {
-            Some(faults::Before::Drop) => return Err(io::Error::other("injected dropped connection")),
+            Some(faults::Before::Drop) => {
+                return Err(io::Error::other("injected dropped connection"))
+            }
             Some(faults::Before::Answer(r)) => return Ok(finish(r)),
             Some(faults::Before::Mutate(m)) => fault = Some(m),
             None => {}

@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::response::{full, store_error, Reply};
 use super::App;
-use crate::store::{Stream, StoreError, Visible};
+use crate::store::{StoreError, Stream, Visible};
 use durastream::headers as h;
 use durastream::{cursor, json, values, OffsetParam};
 
@@ -46,13 +46,18 @@ pub fn parse_query(query: Option<&str>) -> Result<ReadQuery, StoreError> {
                 if offset.is_some() {
                     return Err(StoreError::bad("offset is given more than once"));
                 }
-                offset = Some(v.parse::<OffsetParam>().map_err(|e| StoreError::bad(e.to_string()))?);
+                offset =
+                    Some(v.parse::<OffsetParam>().map_err(|e| StoreError::bad(e.to_string()))?);
             }
             h::Q_LIVE => {
                 live = Some(match v.as_str() {
                     "long-poll" => Live::LongPoll,
                     "sse" => Live::Sse,
-                    other => return Err(StoreError::bad(format!("unknown live mode {other:?}: use long-poll or sse"))),
+                    other => {
+                        return Err(StoreError::bad(format!(
+                            "unknown live mode {other:?}: use long-poll or sse"
+                        )))
+                    }
                 })
             }
             h::Q_CURSOR => cursor = Some(v),
@@ -61,7 +66,9 @@ pub fn parse_query(query: Option<&str>) -> Result<ReadQuery, StoreError> {
     }
     let live = live.unwrap_or(Live::None);
     if live != Live::None && offset.is_none() {
-        return Err(StoreError::bad("live reads need an offset parameter (-1, now, or a saved offset)"));
+        return Err(StoreError::bad(
+            "live reads need an offset parameter (-1, now, or a saved offset)",
+        ));
     }
     Ok(ReadQuery { offset: offset.unwrap_or(OffsetParam::Start), live, cursor })
 }
@@ -90,7 +97,12 @@ pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Resul
 }
 
 /// Reads up to `max` bytes of whole messages at `pos`; returns the bytes and their end.
-pub fn read_chunk(stream: &Stream, pos: u64, tail: u64, max: usize) -> Result<(Bytes, u64), StoreError> {
+pub fn read_chunk(
+    stream: &Stream,
+    pos: u64,
+    tail: u64,
+    max: usize,
+) -> Result<(Bytes, u64), StoreError> {
     let end = tail.min(pos.saturating_add(max as u64));
     if end <= pos {
         return Ok((Bytes::new(), pos));
@@ -140,7 +152,12 @@ pub async fn get(app: &App, path: &str, query: Option<&str>, headers: &HeaderMap
     }
 }
 
-async fn get_inner(app: &App, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Reply, StoreError> {
+async fn get_inner(
+    app: &App,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Reply, StoreError> {
     let q = parse_query(query)?;
     let stream = app.store.get(path)?;
     stream.touch(crate::store::now_ms());
@@ -150,7 +167,7 @@ async fn get_inner(app: &App, path: &str, query: Option<&str>, headers: &HeaderM
     let mut v = stream.visible();
     let pos = start_position(&stream, q.offset, v)?;
     let long_poll = q.live == Live::LongPoll;
-    if q.offset == OffsetParam::Now && !(long_poll && !v.closed) {
+    if q.offset == OffsetParam::Now && (!long_poll || v.closed) {
         let body = if stream.is_json() { full("[]") } else { super::response::empty() };
         let status = if long_poll { StatusCode::NO_CONTENT } else { StatusCode::OK };
         let mut r = Reply::new(status)

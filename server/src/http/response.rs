@@ -123,7 +123,13 @@ fn expose_list() -> String {
 /// The CORS preflight answer.
 pub fn preflight(requested: Option<&HeaderValue>) -> Reply {
     let mut allow: Vec<&str> = h::ALL_PROTOCOL.to_vec();
-    allow.extend(["content-type", "authorization", "if-none-match", "cache-control", "last-event-id"]);
+    allow.extend([
+        "content-type",
+        "authorization",
+        "if-none-match",
+        "cache-control",
+        "last-event-id",
+    ]);
     let mut allow = allow.join(", ");
     if let Some(extra) = requested.and_then(|v| v.to_str().ok()) {
         allow.push_str(", ");

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::read::{live_cursor, read_chunk, start_position, ReadQuery};
 use super::response::Reply;
 use super::App;
-use crate::store::{Stream, StoreError, Visible};
+use crate::store::{StoreError, Stream, Visible};
 use durastream::headers as h;
 use durastream::sse::{self, Control};
 use durastream::{json, Offset};
@@ -79,14 +79,18 @@ pub fn inject(reply: Reply, event: Bytes) -> Reply {
 }
 
 trait MapFrames {
-    fn map_frames(self) -> futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>;
+    fn map_frames(
+        self,
+    ) -> futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>;
 }
 
 impl<S> MapFrames for S
 where
     S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
 {
-    fn map_frames(self) -> futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>> {
+    fn map_frames(
+        self,
+    ) -> futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>> {
         futures_util::StreamExt::boxed(futures_util::StreamExt::map(self, |r| r.map(Frame::data)))
     }
 }
@@ -113,14 +117,16 @@ impl Reader {
             }
             let mut out = Vec::new();
             if self.pos < v.tail {
-                let (bytes, end) = match read_chunk(&self.stream, self.pos, v.tail, self.max_chunk) {
+                let (bytes, end) = match read_chunk(&self.stream, self.pos, v.tail, self.max_chunk)
+                {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!("SSE read failed: {e}");
                         return None;
                     }
                 };
-                let payload = if self.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
+                let payload =
+                    if self.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
                 sse::encode_data(&mut out, &payload, self.base64);
                 self.pos = end;
                 let up_to_date = end >= v.tail;

@@ -13,22 +13,31 @@ use durastream::{values, Offset};
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, StoreError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| StoreError::bad(format!("header {name} is not valid text"))),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| StoreError::bad(format!("header {name} is not valid text"))),
     }
 }
 
-fn parse_create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Result<CreateRequest, StoreError> {
+fn parse_create(
+    app: &App,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<CreateRequest, StoreError> {
     let ttl_secs = match header(headers, h::STREAM_TTL)? {
         Some(v) => Some(values::strict_uint(v).ok_or_else(|| {
-            StoreError::bad(format!("Stream-TTL must be a non-negative integer of seconds, got {v:?}"))
+            StoreError::bad(format!(
+                "Stream-TTL must be a non-negative integer of seconds, got {v:?}"
+            ))
         })?),
         None => None,
     };
     let expires_at_ms = match header(headers, h::STREAM_EXPIRES_AT)? {
-        Some(v) => Some(
-            values::rfc3339_millis(v)
-                .ok_or_else(|| StoreError::bad(format!("Stream-Expires-At must be an RFC 3339 timestamp, got {v:?}")))?,
-        ),
+        Some(v) => Some(values::rfc3339_millis(v).ok_or_else(|| {
+            StoreError::bad(format!("Stream-Expires-At must be an RFC 3339 timestamp, got {v:?}"))
+        })?),
         None => None,
     };
     if ttl_secs.is_some() && expires_at_ms.is_some() {
@@ -40,7 +49,9 @@ fn parse_create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Resu
     let fork = match source {
         None => {
             if fork_offset.is_some() || sub.is_some() {
-                return Err(StoreError::bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From"));
+                return Err(StoreError::bad(
+                    "Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From",
+                ));
             }
             None
         }
@@ -56,7 +67,9 @@ fn parse_create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Resu
             };
             let sub_offset = match sub {
                 Some(v) => values::strict_uint(v).ok_or_else(|| {
-                    StoreError::bad(format!("Stream-Fork-Sub-Offset must be a non-negative integer, got {v:?}"))
+                    StoreError::bad(format!(
+                        "Stream-Fork-Sub-Offset must be a non-negative integer, got {v:?}"
+                    ))
                 })?,
                 None => 0,
             };
@@ -109,7 +122,9 @@ fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreErr
             }
             let num = |name: &str, v: &str| {
                 values::producer_number(v).ok_or_else(|| {
-                    StoreError::bad(format!("{name} must be an integer from 0 to 2^53-1, got {v:?}"))
+                    StoreError::bad(format!(
+                        "{name} must be an integer from 0 to 2^53-1, got {v:?}"
+                    ))
                 })
             };
             Ok(Some(ProducerStamp {
@@ -118,7 +133,9 @@ fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreErr
                 seq: num("Producer-Seq", seq)?,
             }))
         }
-        _ => Err(StoreError::bad("Producer-Id, Producer-Epoch and Producer-Seq must be sent together")),
+        _ => Err(StoreError::bad(
+            "Producer-Id, Producer-Epoch and Producer-Seq must be sent together",
+        )),
     }
 }
 
@@ -131,7 +148,9 @@ pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
     let parsed = (|| {
         let close = h::is_true(header(headers, h::STREAM_CLOSED)?);
         if body.is_empty() && !close {
-            return Err(StoreError::bad("empty body: an append needs bytes (or Stream-Closed: true to close)"));
+            return Err(StoreError::bad(
+                "empty body: an append needs bytes (or Stream-Closed: true to close)",
+            ));
         }
         Ok(AppendRequest {
             content_type: header(headers, "content-type")?.map(str::to_string),
@@ -149,10 +168,16 @@ pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
     let has_body = !req.body.is_empty();
     match app.store.append(&stream, req).await {
         Ok(a) => {
-            let status = if has_producer && has_body && a.new_data { StatusCode::OK } else { StatusCode::NO_CONTENT };
+            let status = if has_producer && has_body && a.new_data {
+                StatusCode::OK
+            } else {
+                StatusCode::NO_CONTENT
+            };
             let mut r = Reply::new(status).offset(a.tail).flag(h::STREAM_CLOSED, a.closed);
             if let Some((epoch, seq)) = a.producer {
-                r = r.header(h::PRODUCER_EPOCH, epoch.to_string()).header(h::PRODUCER_SEQ, seq.to_string());
+                r = r
+                    .header(h::PRODUCER_EPOCH, epoch.to_string())
+                    .header(h::PRODUCER_SEQ, seq.to_string());
             }
             r
         }

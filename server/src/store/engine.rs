@@ -112,7 +112,12 @@ pub trait Engine: Send + Sync + 'static {
     /// then captures every stream's state and passes it to [`Engine::finish_checkpoint`].
     fn begin_checkpoint(&self) -> io::Result<u64>;
     /// Completes a checkpoint (blocking): makes data and the catalog durable, drops old log.
-    fn finish_checkpoint(&self, token: u64, next_id: u64, streams: Vec<StreamImage>) -> io::Result<()>;
+    fn finish_checkpoint(
+        &self,
+        token: u64,
+        next_id: u64,
+        streams: Vec<StreamImage>,
+    ) -> io::Result<()>;
     /// Stops the log writer after a final sync, for a clean shutdown.
     fn shutdown(&self) -> io::Result<()>;
     /// A short description for logs: engine and durability policy.

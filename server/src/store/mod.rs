@@ -74,9 +74,7 @@ pub struct Store {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -298,7 +296,8 @@ impl Store {
         if !data.is_empty() {
             handle.write_at(0, &data)?;
         }
-        let state = State { tail: base + data.len() as u64, closed: req.closed, ..State::default() };
+        let state =
+            State { tail: base + data.len() as u64, closed: req.closed, ..State::default() };
         let stream = Arc::new(Stream::new(id, meta.clone(), source.clone(), handle, state, now));
         stream.visible.send_modify(|v| {
             v.tail = base;
@@ -313,7 +312,11 @@ impl Store {
     }
 
     /// Appends (and optionally closes), deduplicating producer retries.
-    pub async fn append(&self, stream: &Arc<Stream>, req: AppendRequest) -> Result<Appended, StoreError> {
+    pub async fn append(
+        &self,
+        stream: &Arc<Stream>,
+        req: AppendRequest,
+    ) -> Result<Appended, StoreError> {
         self.check_writable()?;
         let now = now_ms();
         let framed = if req.body.is_empty() {
@@ -334,15 +337,26 @@ impl Store {
                 return Err(StoreError::Gone);
             }
             if let Some(p) = &req.producer {
-                if let ProducerCheck::StaleEpoch { current } = check_producer(st.producers.get(&p.id), p) {
+                if let ProducerCheck::StaleEpoch { current } =
+                    check_producer(st.producers.get(&p.id), p)
+                {
                     return Err(StoreError::StaleEpoch { current });
                 }
             }
             if st.closed {
-                let dup = req.producer.is_some() && st.closed_by.as_ref() == req.producer.as_ref();
+                // A producer retrying any request that was accepted (the closing one or an
+                // earlier one) gets its idempotent success, so retries never see a false error.
+                let dup = req.producer.as_ref().is_some_and(|p| {
+                    st.closed_by.as_ref() == Some(p)
+                        || matches!(
+                            check_producer(st.producers.get(&p.id), p),
+                            ProducerCheck::Duplicate { .. }
+                        )
+                });
                 if dup || (req.body.is_empty() && req.close && req.producer.is_none()) {
                     let echo = req.producer.as_ref().map(|p| (p.epoch, p.seq));
-                    let out = Appended { tail: st.tail, closed: true, new_data: false, producer: echo };
+                    let out =
+                        Appended { tail: st.tail, closed: true, new_data: false, producer: echo };
                     (out, self.engine.barrier())
                 } else {
                     return Err(StoreError::Closed { tail: st.tail });
@@ -383,11 +397,18 @@ impl Store {
             match check {
                 Some(ProducerCheck::Duplicate { last_seq }) => {
                     let epoch = req.producer.as_ref().map_or(0, |p| p.epoch);
-                    let out = Appended { tail: st.tail, closed: st.closed, new_data: false, producer: Some((epoch, last_seq)) };
+                    let out = Appended {
+                        tail: st.tail,
+                        closed: st.closed,
+                        new_data: false,
+                        producer: Some((epoch, last_seq)),
+                    };
                     return Ok((out, self.engine.barrier()));
                 }
                 Some(ProducerCheck::EpochNeedsSeqZero) => {
-                    return Err(StoreError::bad("a new producer epoch must start at Producer-Seq 0"))
+                    return Err(StoreError::bad(
+                        "a new producer epoch must start at Producer-Seq 0",
+                    ))
                 }
                 Some(ProducerCheck::Gap { expected, received }) => {
                     return Err(StoreError::SequenceGap { expected, received })
@@ -411,7 +432,8 @@ impl Store {
                 st.closed_by = req.producer.clone();
             }
             if let Some(p) = &req.producer {
-                st.producers.insert(p.id.clone(), ProducerState { epoch: p.epoch, last_seq: p.seq });
+                st.producers
+                    .insert(p.id.clone(), ProducerState { epoch: p.epoch, last_seq: p.seq });
             }
             if req.stream_seq.is_some() {
                 st.stream_seq = req.stream_seq.clone();
@@ -426,7 +448,10 @@ impl Store {
                 at_ms: now,
             });
             let echo = req.producer.as_ref().map(|p| (p.epoch, p.seq));
-            Ok((Appended { tail: st.tail, closed: st.closed, new_data: true, producer: echo }, commit))
+            Ok((
+                Appended { tail: st.tail, closed: st.closed, new_data: true, producer: echo },
+                commit,
+            ))
         }
     }
 
@@ -482,7 +507,11 @@ impl Store {
 
     /// Deletes `s` under the map lock; soft-deletes it if forks remain. Cascades to sources
     /// that were soft-deleted and lose their last fork. Returns the streams fully removed.
-    fn remove_locked(&self, map: &mut HashMap<String, Arc<Stream>>, s: &Arc<Stream>) -> Vec<Arc<Stream>> {
+    fn remove_locked(
+        &self,
+        map: &mut HashMap<String, Arc<Stream>>,
+        s: &Arc<Stream>,
+    ) -> Vec<Arc<Stream>> {
         let mut removed = Vec::new();
         {
             let mut st = s.state.lock();
@@ -557,7 +586,9 @@ fn matches_config(s: &Stream, req: &CreateRequest, closed: bool) -> Result<(), S
     let fork_matches = match (&req.fork, &m.fork) {
         (None, None) => true,
         (Some(r), Some(f)) => {
-            r.source_path == f.source_path && r.offset == f.requested_offset && r.sub_offset == f.sub_offset
+            r.source_path == f.source_path
+                && r.offset == f.requested_offset
+                && r.sub_offset == f.sub_offset
         }
         _ => false,
     };
@@ -583,7 +614,9 @@ fn fork_point(src: &Stream, f: &ForkRequest) -> Result<u64, StoreError> {
         while left > 0 {
             let end = tail.min(pos + 64 * 1024);
             if end == pos {
-                return Err(StoreError::bad("Stream-Fork-Sub-Offset is past the source's last message"));
+                return Err(StoreError::bad(
+                    "Stream-Fork-Sub-Offset is past the source's last message",
+                ));
             }
             let chunk = src.read(pos, end)?;
             let mut used = 0;
@@ -595,7 +628,9 @@ fn fork_point(src: &Stream, f: &ForkRequest) -> Result<u64, StoreError> {
                 }
             }
             if used == 0 && end == tail {
-                return Err(StoreError::bad("Stream-Fork-Sub-Offset is past the source's last message"));
+                return Err(StoreError::bad(
+                    "Stream-Fork-Sub-Offset is past the source's last message",
+                ));
             }
             pos += if left == 0 { used as u64 } else { chunk.len() as u64 };
         }
@@ -607,3 +642,6 @@ fn fork_point(src: &Stream, f: &ForkRequest) -> Result<u64, StoreError> {
             .ok_or_else(|| StoreError::bad("Stream-Fork-Sub-Offset is past the source's tail"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -87,7 +87,11 @@ pub fn check_producer(state: Option<&ProducerState>, stamp: &ProducerStamp) -> P
         return ProducerCheck::StaleEpoch { current: st.epoch };
     }
     if stamp.epoch > st.epoch {
-        return if stamp.seq == 0 { ProducerCheck::Accept } else { ProducerCheck::EpochNeedsSeqZero };
+        return if stamp.seq == 0 {
+            ProducerCheck::Accept
+        } else {
+            ProducerCheck::EpochNeedsSeqZero
+        };
     }
     if stamp.seq <= st.last_seq {
         ProducerCheck::Duplicate { last_seq: st.last_seq }
@@ -171,7 +175,8 @@ impl Stream {
         }
         self.meta.ttl_secs.is_some_and(|ttl| {
             let last = self.last_access_ms.load(Ordering::Relaxed);
-            last.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX)) <= now_ms
+            last.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX))
+                <= now_ms
         })
     }
 
@@ -224,14 +229,29 @@ mod tests {
     fn producer_rules() {
         assert_eq!(check_producer(None, &stamp(0, 0)), ProducerCheck::Accept);
         assert_eq!(check_producer(None, &stamp(3, 0)), ProducerCheck::Accept);
-        assert_eq!(check_producer(None, &stamp(0, 2)), ProducerCheck::Gap { expected: 0, received: 2 });
+        assert_eq!(
+            check_producer(None, &stamp(0, 2)),
+            ProducerCheck::Gap { expected: 0, received: 2 }
+        );
         let st = ProducerState { epoch: 2, last_seq: 5 };
-        assert_eq!(check_producer(Some(&st), &stamp(1, 9)), ProducerCheck::StaleEpoch { current: 2 });
+        assert_eq!(
+            check_producer(Some(&st), &stamp(1, 9)),
+            ProducerCheck::StaleEpoch { current: 2 }
+        );
         assert_eq!(check_producer(Some(&st), &stamp(3, 1)), ProducerCheck::EpochNeedsSeqZero);
         assert_eq!(check_producer(Some(&st), &stamp(3, 0)), ProducerCheck::Accept);
-        assert_eq!(check_producer(Some(&st), &stamp(2, 5)), ProducerCheck::Duplicate { last_seq: 5 });
-        assert_eq!(check_producer(Some(&st), &stamp(2, 0)), ProducerCheck::Duplicate { last_seq: 5 });
+        assert_eq!(
+            check_producer(Some(&st), &stamp(2, 5)),
+            ProducerCheck::Duplicate { last_seq: 5 }
+        );
+        assert_eq!(
+            check_producer(Some(&st), &stamp(2, 0)),
+            ProducerCheck::Duplicate { last_seq: 5 }
+        );
         assert_eq!(check_producer(Some(&st), &stamp(2, 6)), ProducerCheck::Accept);
-        assert_eq!(check_producer(Some(&st), &stamp(2, 8)), ProducerCheck::Gap { expected: 6, received: 8 });
+        assert_eq!(
+            check_producer(Some(&st), &stamp(2, 8)),
+            ProducerCheck::Gap { expected: 6, received: 8 }
+        );
     }
 }

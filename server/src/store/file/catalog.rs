@@ -26,7 +26,10 @@ pub struct Catalog {
 pub fn load(root: &Path) -> io::Result<Option<Catalog>> {
     match fs::read(root.join(NAME)) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("catalog {} is unreadable: {e}", root.join(NAME).display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("catalog {} is unreadable: {e}", root.join(NAME).display()),
+            )
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

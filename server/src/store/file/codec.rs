@@ -77,6 +77,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Result of decoding one frame from a buffer.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived, never stored
 pub enum Decoded {
     /// A record and the number of bytes its frame used.
     Record(Record, usize),

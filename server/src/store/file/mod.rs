@@ -74,7 +74,12 @@ impl Files {
             return Ok(f.clone());
         }
         let f = Arc::new(
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(self.layout.data_path(id))?,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(self.layout.data_path(id))?,
         );
         let mut open = self.open.lock();
         if open.len() >= OPEN_FILES {
@@ -124,17 +129,26 @@ impl FileEngine {
         wal::sync_dir(&layout.root)?;
         let lock = File::create(root.join("LOCK"))?;
         lock.try_lock().map_err(|_| {
-            io::Error::new(io::ErrorKind::WouldBlock, format!("data directory {} is in use by another process", root.display()))
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("data directory {} is in use by another process", root.display()),
+            )
         })?;
         let recovery = recover::recover(&layout)?;
         let wal = Wal::start(layout.wal.clone(), recovery.next_segment, policy)?;
-        let files = Arc::new(Files { layout, open: Mutex::new(HashMap::new()), dirty: Mutex::new(HashSet::new()) });
+        let files = Arc::new(Files {
+            layout,
+            open: Mutex::new(HashMap::new()),
+            dirty: Mutex::new(HashSet::new()),
+        });
         Ok((FileEngine { files, wal, policy, _lock: lock }, recovery))
     }
 }
 
 fn commit_of(rx: tokio::sync::oneshot::Receiver<io::Result<()>>) -> Commit {
-    Box::pin(async move { rx.await.unwrap_or_else(|_| Err(io::Error::other("log writer stopped"))) })
+    Box::pin(
+        async move { rx.await.unwrap_or_else(|_| Err(io::Error::other("log writer stopped"))) },
+    )
 }
 
 impl Engine for FileEngine {
@@ -168,11 +182,22 @@ impl Engine for FileEngine {
 
     fn begin_checkpoint(&self) -> io::Result<u64> {
         self.wal.shared().checkpoint_due.store(false, Ordering::SeqCst);
-        self.wal.rotate().blocking_recv().unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))
+        self.wal
+            .rotate()
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))
     }
 
-    fn finish_checkpoint(&self, token: u64, next_id: u64, streams: Vec<StreamImage>) -> io::Result<()> {
-        self.wal.barrier().blocking_recv().unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
+    fn finish_checkpoint(
+        &self,
+        token: u64,
+        next_id: u64,
+        streams: Vec<StreamImage>,
+    ) -> io::Result<()> {
+        self.wal
+            .barrier()
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
         let dirty: Vec<u64> = std::mem::take(&mut *self.files.dirty.lock()).into_iter().collect();
         for id in dirty {
             if let Ok(f) = self.files.get(id) {

@@ -23,7 +23,8 @@ pub struct Recovery {
 pub fn recover(layout: &Layout) -> io::Result<Recovery> {
     let catalog = catalog::load(&layout.root)?.unwrap_or_default();
     let mut next_id = catalog.next_id.max(1);
-    let mut streams: HashMap<u64, StreamImage> = catalog.streams.into_iter().map(|s| (s.id, s)).collect();
+    let mut streams: HashMap<u64, StreamImage> =
+        catalog.streams.into_iter().map(|s| (s.id, s)).collect();
     let segments = wal::list_segments(&layout.wal)?;
     let last = segments.last().copied();
     let mut touched = Vec::new();
@@ -50,7 +51,10 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
                 Decoded::Incomplete | Decoded::Corrupt(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("log segment {} is corrupt at byte {at} and is not the last one", path.display()),
+                        format!(
+                            "log segment {} is corrupt at byte {at} and is not the last one",
+                            path.display()
+                        ),
                     ));
                 }
             }
@@ -61,13 +65,19 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
     for s in streams.values_mut() {
         let path = layout.data_path(s.id);
         let want = s.tail - s.meta.base;
-        let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let f =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         let have = f.metadata()?.len();
         if have > want {
             f.set_len(want)?;
             touched.push(s.id);
         } else if have < want {
-            tracing::error!(id = s.id, have, want, "stream data is shorter than its log; keeping what exists");
+            tracing::error!(
+                id = s.id,
+                have,
+                want,
+                "stream data is shorter than its log; keeping what exists"
+            );
             s.tail = s.meta.base + have;
         }
     }
@@ -90,7 +100,10 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
     let next_segment = last.map_or(1, |n| n + 1).max(catalog.wal_from);
     let mut list: Vec<StreamImage> = streams.into_values().collect();
     list.sort_by_key(|s| s.id);
-    catalog::store(&layout.root, &Catalog { version: 1, next_id, wal_from: next_segment, streams: list.clone() })?;
+    catalog::store(
+        &layout.root,
+        &Catalog { version: 1, next_id, wal_from: next_segment, streams: list.clone() },
+    )?;
     for n in segments {
         fs::remove_file(wal::segment_path(&layout.wal, n))?;
     }
@@ -176,7 +189,8 @@ fn set_producer(list: &mut Vec<ProducerStamp>, p: ProducerStamp) {
 }
 
 fn write_data(layout: &Layout, id: u64, at: u64, data: &[u8]) -> io::Result<()> {
-    let f = OpenOptions::new().write(true).create(true).truncate(false).open(layout.data_path(id))?;
+    let f =
+        OpenOptions::new().write(true).create(true).truncate(false).open(layout.data_path(id))?;
     if !data.is_empty() {
         f.write_all_at(data, at)?;
     }

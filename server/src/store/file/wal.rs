@@ -61,10 +61,20 @@ impl Wal {
     /// Starts the writer on a new segment `first` in `dir`.
     pub fn start(dir: PathBuf, first: u64, policy: FsyncPolicy) -> io::Result<Wal> {
         let file = create_segment(&dir, first)?;
-        let shared = Arc::new(Shared { checkpoint_due: AtomicBool::new(false), bytes: AtomicU64::new(0) });
+        let shared =
+            Arc::new(Shared { checkpoint_due: AtomicBool::new(false), bytes: AtomicU64::new(0) });
         let (tx, rx) = mpsc::channel();
-        let writer = Writer { dir, seg: first, file, seg_bytes: 0, policy, shared: shared.clone(), failed: None };
-        let thread = thread::Builder::new().name("durastream-wal".into()).spawn(move || writer.run(rx))?;
+        let writer = Writer {
+            dir,
+            seg: first,
+            file,
+            seg_bytes: 0,
+            policy,
+            shared: shared.clone(),
+            failed: None,
+        };
+        let thread =
+            thread::Builder::new().name("durastream-wal".into()).spawn(move || writer.run(rx))?;
         Ok(Wal { tx: Mutex::new(Some(tx)), shared, thread: Mutex::new(Some(thread)) })
     }
 
