@@ -14,28 +14,24 @@
 
 mod catalog;
 pub mod codec;
+mod data;
 mod recover;
 pub mod wal;
 
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::engine::{Commit, Data, Engine, Record, StreamImage};
 use crate::config::FsyncPolicy;
 use catalog::Catalog;
+use data::Files;
 pub use recover::Recovery;
 use wal::Wal;
-
-/// Open data files kept at once; older ones are closed and reopened on demand.
-const OPEN_FILES: usize = 2048;
 
 /// Paths inside a data directory.
 #[derive(Clone, Debug)]
@@ -61,60 +57,10 @@ pub fn parse_data_name(name: &str) -> Option<u64> {
     (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
 }
 
-struct Files {
-    layout: Layout,
-    open: Mutex<HashMap<u64, Arc<File>>>,
-    /// Streams written since the last checkpoint (their data files need a sync).
-    dirty: Mutex<HashSet<u64>>,
-}
-
-impl Files {
-    fn get(&self, id: u64) -> io::Result<Arc<File>> {
-        if let Some(f) = self.open.lock().get(&id) {
-            return Ok(f.clone());
-        }
-        let f = Arc::new(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(self.layout.data_path(id))?,
-        );
-        let mut open = self.open.lock();
-        if open.len() >= OPEN_FILES {
-            let victims: Vec<u64> = open.keys().take(OPEN_FILES / 4).copied().collect();
-            for v in victims {
-                open.remove(&v);
-            }
-        }
-        open.insert(id, f.clone());
-        Ok(f)
-    }
-}
-
-struct FileData {
-    id: u64,
-    files: Arc<Files>,
-}
-
-impl Data for FileData {
-    fn write_at(&self, at: u64, buf: &[u8]) -> io::Result<()> {
-        self.files.get(self.id)?.write_all_at(buf, at)?;
-        self.files.dirty.lock().insert(self.id);
-        Ok(())
-    }
-
-    fn read_at(&self, at: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = vec![0; len];
-        self.files.get(self.id)?.read_exact_at(&mut buf, at)?;
-        Ok(Bytes::from(buf))
-    }
-}
-
 /// The file engine.
 pub struct FileEngine {
     files: Arc<Files>,
+    flusher: Flusher,
     wal: Wal,
     policy: FsyncPolicy,
     _lock: File,
@@ -136,12 +82,9 @@ impl FileEngine {
         })?;
         let recovery = recover::recover(&layout)?;
         let wal = Wal::start(layout.wal.clone(), recovery.next_segment, policy)?;
-        let files = Arc::new(Files {
-            layout,
-            open: Mutex::new(HashMap::new()),
-            dirty: Mutex::new(HashSet::new()),
-        });
-        Ok((FileEngine { files, wal, policy, _lock: lock }, recovery))
+        let files = Arc::new(Files::new(layout));
+        let flusher = Flusher::start(files.clone())?;
+        Ok((FileEngine { files, wal, flusher, policy, _lock: lock }, recovery))
     }
 }
 
@@ -153,7 +96,8 @@ fn commit_of(rx: tokio::sync::oneshot::Receiver<io::Result<()>>) -> Commit {
 
 impl Engine for FileEngine {
     fn data(&self, id: u64) -> io::Result<Box<dyn Data>> {
-        Ok(Box::new(FileData { id, files: self.files.clone() }))
+        let len = fs::metadata(self.files.layout().data_path(id)).map_or(0, |m| m.len());
+        Ok(Box::new(self.files.data(id, len)))
     }
 
     fn submit(&self, record: Record) -> Commit {
@@ -167,13 +111,7 @@ impl Engine for FileEngine {
     }
 
     fn remove(&self, id: u64) {
-        self.files.open.lock().remove(&id);
-        self.files.dirty.lock().remove(&id);
-        if let Err(e) = fs::remove_file(self.files.layout.data_path(id)) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(id, "cannot remove stream data: {e}");
-            }
-        }
+        self.files.remove(id);
     }
 
     fn checkpoint_due(&self) -> bool {
@@ -198,13 +136,8 @@ impl Engine for FileEngine {
             .barrier()
             .blocking_recv()
             .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
-        let dirty: Vec<u64> = std::mem::take(&mut *self.files.dirty.lock()).into_iter().collect();
-        for id in dirty {
-            if let Ok(f) = self.files.get(id) {
-                f.sync_data()?;
-            }
-        }
-        let layout = &self.files.layout;
+        self.files.sync_all()?;
+        let layout = self.files.layout();
         wal::sync_dir(&layout.data)?;
         catalog::store(&layout.root, &Catalog { version: 1, next_id, wal_from: token, streams })?;
         for n in wal::list_segments(&layout.wal)? {
@@ -216,10 +149,46 @@ impl Engine for FileEngine {
     }
 
     fn shutdown(&self) -> io::Result<()> {
-        self.wal.stop()
+        self.flusher.stop();
+        let flushed = self.files.flush_all();
+        self.wal.stop()?;
+        flushed
     }
 
     fn describe(&self) -> String {
-        format!("file engine in {} (fsync: {})", self.files.layout.root.display(), self.policy)
+        format!("file engine in {} (fsync: {})", self.files.layout().root.display(), self.policy)
+    }
+}
+
+/// Writes buffered stream bytes to their files every few milliseconds.
+struct Flusher {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Pause between background flushes.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Flusher {
+    fn start(files: Arc<Files>) -> io::Result<Flusher> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("durastream-flush".into()).spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::park_timeout(FLUSH_EVERY);
+                if let Err(e) = files.flush_all() {
+                    tracing::error!("writing stream data failed: {e}");
+                }
+            }
+        })?;
+        Ok(Flusher { stop, thread: Mutex::new(Some(thread)) })
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.lock().take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }

@@ -1,0 +1,73 @@
+//! A minimal HTTP/1.1 client for load generation: one keep-alive connection per task.
+
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// One connection to the server under test.
+pub struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+/// A response, fully read.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> io::Result<Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) = http1::handshake(TokioIo::new(tcp)).await.map_err(io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn { send, host: addr.to_string() })
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> io::Result<Reply> {
+        let resp = self.start(method, path, headers, body).await?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+
+    /// Sends a request and returns the response with its body still streaming.
+    pub async fn start(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> io::Result<http::Response<hyper::body::Incoming>> {
+        self.send.ready().await.map_err(io::Error::other)?;
+        let mut req = Request::builder().method(method).uri(path).header("host", &self.host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body)).map_err(io::Error::other)?;
+        self.send.send_request(req).await.map_err(io::Error::other)
+    }
+}
