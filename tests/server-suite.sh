@@ -5,6 +5,9 @@
 # Starts target/debug/durastream (override with DURASTREAM_BIN) on a free loopback port with
 # the chosen engine and a 500 ms long-poll timeout, runs ../shared/conformance/run-server-suite.sh
 # against it, stops it, and exits with the suite's status.
+# The subscription tests run too (SUBSCRIPTIONS=1 by default; SUBSCRIPTIONS=0 skips them): the
+# server gets --webhooks --allow-localhost-webhooks so the suite's webhook receiver on
+# 127.0.0.1 can be called.
 set -euo pipefail
 engine="${1:?usage: tests/server-suite.sh file|memory}"; shift
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +16,8 @@ suite="$root/../shared/conformance/run-server-suite.sh"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 data="$(mktemp -d)"
 args=(serve --bind "127.0.0.1:$port" --long-poll-timeout-ms 500)
+export SUBSCRIPTIONS="${SUBSCRIPTIONS:-1}"
+if [[ "$SUBSCRIPTIONS" == 1 ]]; then args+=(--webhooks --allow-localhost-webhooks); fi
 case "$engine" in
   file) args+=(--data-dir "$data/data") ;;
   memory) args+=(--memory) ;;

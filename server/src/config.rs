@@ -51,6 +51,16 @@ pub struct Config {
     pub test_faults: bool,
     /// SSE connections are closed after this long so caches can collapse readers.
     pub sse_max_duration: Duration,
+    /// Allow webhook subscriptions: the server then makes outgoing HTTP requests to URLs
+    /// that clients choose (https only, never to private or metadata addresses). Pull-wake
+    /// subscriptions are always available.
+    pub webhooks: bool,
+    /// The development exception: webhook URLs may also be `http://localhost` and
+    /// `http://127.0.0.x`. Never enable on a server reachable by untrusted clients.
+    pub allow_localhost_webhooks: bool,
+    /// Public base URL (`https://host[:port]`) for the callback and JWKS URLs the server
+    /// hands out; without it they are built from the creating request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -66,6 +76,9 @@ impl Config {
             fsync: FsyncPolicy::Always,
             test_faults: false,
             sse_max_duration: Duration::from_secs(60),
+            webhooks: false,
+            allow_localhost_webhooks: false,
+            public_url: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 mod server;
 pub mod store;
+pub mod subscriptions;
 
 pub use config::{Config, FsyncPolicy};
 pub use server::{run, Server};

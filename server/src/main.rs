@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod bench;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use durastream_server::{Config, FsyncPolicy};
 
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Measure a server: append, create, read, latency and fan-out scenarios.
+    Bench(bench::BenchArgs),
 }
 
 /// How the file engine syncs its write-ahead log.
@@ -66,6 +70,23 @@ struct ServeArgs {
     /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
+    /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
+    /// chosen by any client that can create a subscription. Only https URLs to public
+    /// addresses are accepted (private, loopback, link-local and cloud metadata addresses
+    /// are refused, also after DNS resolution; redirects are not followed), but put
+    /// subscription creation behind authentication on shared deployments. Pull-wake
+    /// subscriptions are always available.
+    #[arg(long, env = "DURASTREAM_WEBHOOKS")]
+    webhooks: bool,
+    /// Development only: also accept webhook URLs http://localhost and http://127.0.0.x
+    /// (the spec's localhost exception). Lets anyone who can create a subscription make the
+    /// server call services on its own loopback interface; never use it on a reachable server.
+    #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
+    allow_localhost_webhooks: bool,
+    /// Public base URL of this server (e.g. https://streams.example.com) used in webhook
+    /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
+    #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -85,6 +106,9 @@ impl ServeArgs {
                 Fsync::Never => FsyncPolicy::Never,
             },
             test_faults: self.test_faults,
+            webhooks: self.webhooks,
+            allow_localhost_webhooks: self.allow_localhost_webhooks,
+            public_url: self.public_url.clone(),
             ..Config::memory()
         }
     }
@@ -108,6 +132,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(durastream_server::run(args.config())),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::http::{faults::Faults, handle, App};
 use crate::store::{file::FileEngine, Engine, MemoryEngine, Store};
+use crate::subscriptions::Subscriptions;
 
 /// A running server.
 pub struct Server {
@@ -39,15 +40,17 @@ impl Server {
     /// Opens storage, binds, and starts serving in the background.
     pub async fn start(config: Config) -> io::Result<Server> {
         let cfg = config.clone();
-        let store = Arc::new(
-            tokio::task::spawn_blocking(move || open_store(&cfg))
-                .await
-                .map_err(io::Error::other)??,
-        );
+        let (store, subscriptions) = tokio::task::spawn_blocking(move || {
+            let store = Arc::new(open_store(&cfg)?);
+            let subscriptions = Subscriptions::open(store.clone(), &cfg)?;
+            Ok::<_, io::Error>((store, subscriptions))
+        })
+        .await
+        .map_err(io::Error::other)??;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, store, config, stop_rx));
+        let task = tokio::spawn(serve(listener, store, subscriptions, config, stop_rx));
         Ok(Server { addr, stop: Some(stop_tx), task })
     }
 
@@ -78,12 +81,20 @@ impl Server {
 async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
+    subscriptions: Arc<Subscriptions>,
     config: Config,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
-    let app = Arc::new(App { store: store.clone(), config, faults, shutdown: shutdown_rx });
+    let deliveries = subscriptions.spawn_worker();
+    let app = Arc::new(App {
+        store: store.clone(),
+        subscriptions: subscriptions.clone(),
+        config,
+        faults,
+        shutdown: shutdown_rx,
+    });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let maintenance = tokio::spawn(maintain(store.clone()));
     loop {
@@ -119,7 +130,11 @@ async fn serve(
         tracing::warn!("connections still open after 10 s; closing them");
     }
     maintenance.abort();
+    deliveries.abort();
     tokio::task::spawn_blocking(move || {
+        if let Err(e) = subscriptions.flush() {
+            tracing::error!("writing subscription state at shutdown failed: {e}");
+        }
         if let Err(e) = store.checkpoint() {
             tracing::error!("final checkpoint failed: {e}");
         }

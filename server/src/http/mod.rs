@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
+use crate::subscriptions::{routes as subscription_routes, Subscriptions};
 use response::{error, Body, Reply};
 
 /// Longest stream path accepted, in bytes.
@@ -25,6 +26,7 @@ pub const MAX_PATH: usize = 2048;
 /// Shared state of every request.
 pub struct App {
     pub store: Arc<Store>,
+    pub subscriptions: Arc<Subscriptions>,
     pub config: Config,
     pub faults: Option<faults::Faults>,
     /// Turns true when the server shuts down; live reads end.
@@ -114,6 +116,12 @@ async fn read_body(app: &App, body: Incoming, headers: &HeaderMap) -> Result<Byt
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Response<Body>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let expose = method == Method::GET || req.headers().contains_key(http::header::ORIGIN);
+    let finish = |reply: Reply| {
+        let mut r = reply.build();
+        response::add_common(r.headers_mut(), expose);
+        r
+    };
     let mut fault = None;
     if let Some(f) = &app.faults {
         if path == faults::PATH {
@@ -141,15 +149,19 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
     Ok(finish(reply))
 }
 
-fn finish(reply: Reply) -> Response<Body> {
-    let mut r = reply.build();
-    response::add_common(r.headers_mut());
-    r
-}
-
 async fn route(app: &App, req: Request<Incoming>) -> Reply {
     if req.method() == Method::OPTIONS {
         return response::preflight(req.headers().get("access-control-request-headers"));
+    }
+    // The reserved `__ds` control prefix comes before stream operations.
+    if let Some(rest) = subscription_routes::reserved(app.config.prefix_path(), req.uri().path()) {
+        let rest = rest.to_string();
+        let (parts, body) = req.into_parts();
+        let body = match read_body(app, body, &parts.headers).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        return subscription_routes::handle(app, &parts.method, &parts.headers, &rest, body).await;
     }
     let key = match app.stream_key(req.uri().path()) {
         Ok(k) => k,

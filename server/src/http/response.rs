@@ -8,6 +8,7 @@ use http::{Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 
 use crate::store::StoreError;
+use crate::subscriptions::SubError;
 use durastream::headers as h;
 use durastream::Offset;
 
@@ -101,23 +102,59 @@ pub fn store_error(e: &StoreError) -> Reply {
     }
 }
 
-/// Headers every response carries: CORS and browser security headers.
-pub fn add_common(headers: &mut http::HeaderMap) {
-    let set = |headers: &mut http::HeaderMap, k: &'static str, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            headers.insert(HeaderName::from_static(k), v);
+/// Maps a subscription error to its JSON response (the only place this is decided).
+pub fn subscription_error(e: &SubError) -> Reply {
+    let status = match e {
+        SubError::Invalid(_) | SubError::WebhookUrlRejected(_) | SubError::WebhooksDisabled => {
+            StatusCode::BAD_REQUEST
         }
+        SubError::NotFound => StatusCode::NOT_FOUND,
+        SubError::TokenInvalid(_) | SubError::TokenExpired => StatusCode::UNAUTHORIZED,
+        SubError::AlreadyExists
+        | SubError::Fenced
+        | SubError::AlreadyClaimed { .. }
+        | SubError::NoPendingWork
+        | SubError::InvalidOffset(_) => StatusCode::CONFLICT,
+        SubError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        SubError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    set(headers, "access-control-allow-origin", "*");
-    set(headers, "access-control-expose-headers", &expose_list());
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "cross-origin-resource-policy", "cross-origin");
+    let msg = match e {
+        SubError::Io(_) => {
+            tracing::error!("{e}");
+            "internal storage error".to_string()
+        }
+        _ => e.to_string(),
+    };
+    let body = crate::subscriptions::routes::error_body(e, &msg).to_string();
+    let r = Reply::new(status).header("content-type", "application/json").body(full(body));
+    if status == StatusCode::UNAUTHORIZED {
+        r.header("www-authenticate", "Bearer")
+    } else {
+        r
+    }
 }
 
-fn expose_list() -> String {
-    let mut v: Vec<&str> = h::ALL_PROTOCOL.to_vec();
-    v.extend(["etag", "location", "content-type", "retry-after"]);
-    v.join(", ")
+/// Headers every response carries: CORS and browser security headers.
+///
+/// The list of readable headers (`Access-Control-Expose-Headers`) goes on every `GET`
+/// response, which caches may share with browsers, and on any response to a browser
+/// request (one with `Origin`); other clients do not need it on writes.
+pub fn add_common(headers: &mut http::HeaderMap, expose: bool) {
+    static EXPOSE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if expose {
+        let list = EXPOSE.get_or_init(|| {
+            let mut v: Vec<&str> = h::ALL_PROTOCOL.to_vec();
+            v.extend(["etag", "location", "content-type", "retry-after"]);
+            HeaderValue::from_str(&v.join(", ")).expect("header names are valid header text")
+        });
+        headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, list.clone());
+    }
+    headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("cross-origin"),
+    );
 }
 
 /// The CORS preflight answer.

@@ -9,7 +9,7 @@ mod stream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -63,6 +63,20 @@ pub struct Appended {
     pub producer: Option<(u64, u64)>,
 }
 
+/// Observes committed stream changes (subscriptions link streams and wake on them).
+///
+/// Called after the change is durable and visible to readers, with no store lock held, and
+/// before the request is answered: a stream's creation is seen before any append to it can
+/// be acknowledged. Implementations must be quick and must not call back into the store.
+pub trait Hooks: Send + Sync {
+    /// A new stream (not an idempotent re-creation).
+    fn created(&self, stream: &Arc<Stream>);
+    /// New bytes were appended.
+    fn appended(&self, stream: &Arc<Stream>);
+    /// The stream at `path` was deleted or expired.
+    fn removed(&self, path: &str);
+}
+
 /// The store of all streams.
 pub struct Store {
     engine: Arc<dyn Engine>,
@@ -70,6 +84,7 @@ pub struct Store {
     next_id: AtomicU64,
     failed: AtomicBool,
     checkpointing: Mutex<()>,
+    hooks: OnceLock<Arc<dyn Hooks>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -129,7 +144,13 @@ impl Store {
             next_id: AtomicU64::new(next_id),
             failed: AtomicBool::new(false),
             checkpointing: Mutex::new(()),
+            hooks: OnceLock::new(),
         }
+    }
+
+    /// Installs the change observer (once; later calls are ignored).
+    pub fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
+        let _ = self.hooks.set(hooks);
     }
 
     /// Writes a checkpoint so the log can be trimmed (blocking; run off the async threads).
@@ -224,6 +245,9 @@ impl Store {
             (st.tail, st.closed)
         };
         stream.publish(tail, closed);
+        if let (true, Some(h)) = (created, self.hooks.get()) {
+            h.created(&stream);
+        }
         Ok((stream, created))
     }
 
@@ -368,6 +392,9 @@ impl Store {
         stream.touch(now);
         self.commit(commit).await?;
         stream.publish(out.tail, out.closed);
+        if let (true, Some(h)) = (out.new_data, self.hooks.get()) {
+            h.appended(stream);
+        }
         Ok(out)
     }
 
@@ -475,6 +502,9 @@ impl Store {
         };
         self.commit(commit).await?;
         self.finish_removal(removed);
+        if let Some(h) = self.hooks.get() {
+            h.removed(path);
+        }
         Ok(())
     }
 
@@ -497,6 +527,9 @@ impl Store {
                 }
             }
         });
+        if let Some(h) = self.hooks.get() {
+            h.removed(&s.meta.path);
+        }
     }
 
     fn finish_removal(&self, removed: Vec<Arc<Stream>>) {

@@ -186,32 +186,34 @@ impl Stream {
 
     /// Reads durable bytes in `[pos, end)`, stitching inherited fork data transparently.
     pub fn read(&self, pos: u64, end: u64) -> io::Result<Bytes> {
-        let mut out = BytesMut::new();
-        self.read_into(pos, end, &mut out)?;
-        Ok(out.freeze())
+        let mut parts = Vec::new();
+        self.read_parts(pos, end, &mut parts)?;
+        Ok(match parts.len() {
+            0 => Bytes::new(),
+            1 => parts.swap_remove(0),
+            _ => {
+                let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in &parts {
+                    out.extend_from_slice(p);
+                }
+                out.freeze()
+            }
+        })
     }
 
-    fn read_into(&self, pos: u64, end: u64, out: &mut BytesMut) -> io::Result<()> {
+    fn read_parts(&self, pos: u64, end: u64, out: &mut Vec<Bytes>) -> io::Result<()> {
         let base = self.meta.base;
         if pos < base {
             let source = self
                 .source
                 .as_ref()
                 .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
-            let inherited_end = end.min(base);
-            source.read_into(pos, inherited_end, out)?;
-            if end <= base {
-                return Ok(());
-            }
+            source.read_parts(pos, end.min(base), out)?;
         }
         let from = pos.max(base);
         if end > from {
             let len = usize::try_from(end - from).map_err(io::Error::other)?;
-            if out.is_empty() {
-                *out = BytesMut::from(self.data.read_at(from - base, len)?.as_ref());
-            } else {
-                out.extend_from_slice(&self.data.read_at(from - base, len)?);
-            }
+            out.push(self.data.read_at(from - base, len)?);
         }
         Ok(())
     }

@@ -173,14 +173,15 @@ impl Flusher {
     fn start(files: Arc<Files>) -> io::Result<Flusher> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new().name("durastream-flush".into()).spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                std::thread::park_timeout(FLUSH_EVERY);
-                if let Err(e) = files.flush_all() {
-                    tracing::error!("writing stream data failed: {e}");
+        let thread =
+            std::thread::Builder::new().name("durastream-flush".into()).spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(FLUSH_EVERY);
+                    if let Err(e) = files.flush_all() {
+                        tracing::error!("writing stream data failed: {e}");
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(Flusher { stop, thread: Mutex::new(Some(thread)) })
     }
 
