@@ -166,6 +166,9 @@ mod tests {
 
     #[test]
     fn minify_keeps_strings_and_order() {
-        assert_eq!(minify("[ {\"b\": 1, \"a\" : \"x y\\\" z\"},\n 2 ]"), "[{\"b\":1,\"a\":\"x y\\\" z\"},2]");
+        assert_eq!(
+            minify("[ {\"b\": 1, \"a\" : \"x y\\\" z\"},\n 2 ]"),
+            "[{\"b\":1,\"a\":\"x y\\\" z\"},2]"
+        );
     }
 }

@@ -171,7 +171,12 @@ impl ErrorBuilder {
 impl Error {
     pub(crate) fn builder(kind: ErrorKind, message: impl Into<String>) -> ErrorBuilder {
         ErrorBuilder {
-            inner: Inner { kind: Some(kind), message: message.into(), attempts: 1, ..Default::default() },
+            inner: Inner {
+                kind: Some(kind),
+                message: message.into(),
+                attempts: 1,
+                ..Default::default()
+            },
         }
     }
 
@@ -283,7 +288,9 @@ impl Error {
             | ErrorKind::Timeout
             | ErrorKind::RetryExhausted
             | ErrorKind::BufferFull => true,
-            ErrorKind::UnexpectedStatus => self.inner.status.is_some_and(super::retry::is_transient_status),
+            ErrorKind::UnexpectedStatus => {
+                self.inner.status.is_some_and(super::retry::is_transient_status)
+            }
             _ => false,
         }
     }

@@ -130,7 +130,10 @@ mod tests {
         let set = ValueSet::default();
         let n = Arc::new(AtomicU32::new(0));
         let n2 = n.clone();
-        set.set("x-count", Value::from_fn(move || (n2.fetch_add(1, Ordering::SeqCst) + 1).to_string()));
+        set.set(
+            "x-count",
+            Value::from_fn(move || (n2.fetch_add(1, Ordering::SeqCst) + 1).to_string()),
+        );
         set.set("authorization", Value::from_async(|| async { Ok("Bearer t".to_string()) }));
         assert_eq!(set.resolve().await.ok().map(|v| v[1].1.clone()), Some("1".into()));
         assert_eq!(set.resolve().await.ok().map(|v| v[1].1.clone()), Some("2".into()));

@@ -160,9 +160,7 @@ impl Client {
                     (true, ra, Err(resp))
                 }
                 Err(e) => {
-                    let connect_failed = e
-                        .source_reqwest()
-                        .is_some_and(|r| r.is_connect());
+                    let connect_failed = e.source_reqwest().is_some_and(|r| r.is_connect());
                     let ok = match req.safety {
                         Safety::Idempotent => true,
                         Safety::PlainAppend => retry.retry_plain_appends && connect_failed,
@@ -209,9 +207,8 @@ impl Client {
 }
 
 fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
-    let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        Error::invalid_argument("headers", format!("invalid header name {name:?}"))
-    })?;
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Error::invalid_argument("headers", format!("invalid header name {name:?}")))?;
     let v = HeaderValue::from_str(value).map_err(|_| {
         Error::invalid_argument("headers", format!("invalid value for header {name}"))
     })?;
@@ -259,7 +256,9 @@ pub(crate) async fn status_error(resp: Response, url: &Url, op: Op) -> Error {
             ErrorKind::SequenceConflict,
             format!("Stream-Seq conflict on stream {url}: the sequence must increase (409){body}"),
         ),
-        409 => (ErrorKind::Conflict, format!("could not {verb} stream {url}: conflict (409){body}")),
+        409 => {
+            (ErrorKind::Conflict, format!("could not {verb} stream {url}: conflict (409){body}"))
+        }
         403 if op == Op::Produce && epoch.is_some() => (
             ErrorKind::StaleEpoch,
             format!(

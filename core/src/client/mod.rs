@@ -22,6 +22,8 @@
 //! What is retried is documented in [`retry`]; headers and query parameters can be
 //! re-evaluated on every request ([`Value`]).
 
+#![warn(missing_docs)]
+
 mod error;
 mod headers;
 mod http;
@@ -31,6 +33,7 @@ mod read;
 pub mod retry;
 mod sse_read;
 mod stream;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,12 +41,13 @@ use std::time::Duration;
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{Value, ValueFuture};
 pub use producer::{ErrorCallback, Producer, ProducerOptions};
-pub use read::{Chunk, JsonBatch, JsonReader, LiveMode, ReadOptions, Reader, StartOffset, TextChunk, TextReader, Transport};
+pub use read::{Chunk, LiveMode, ReadOptions, Reader, StartOffset, Transport};
 pub use retry::RetryOptions;
 pub use stream::{
-    AppendOptions, AppendResult, CloseResult, CreateOptions, CreateResult, DurableStream, ForkOptions,
-    StreamInfo,
+    AppendOptions, AppendResult, CloseResult, CreateOptions, CreateResult, DurableStream,
+    ForkOptions, StreamInfo,
 };
+pub use views::{JsonBatch, JsonReader, TextChunk, TextReader};
 
 use headers::ValueSet;
 
@@ -223,9 +227,12 @@ impl ClientBuilder {
                 .tcp_nodelay(true)
                 .build()
                 .map_err(|e| {
-                    Error::builder(ErrorKind::InvalidArgument, format!("cannot build HTTP client: {e}"))
-                        .source(e)
-                        .build()
+                    Error::builder(
+                        ErrorKind::InvalidArgument,
+                        format!("cannot build HTTP client: {e}"),
+                    )
+                    .source(e)
+                    .build()
                 })?,
         };
         let headers = ValueSet::default();

@@ -104,13 +104,22 @@ impl ProducerOptions {
             return Err(Error::invalid_argument("epoch", "producer epoch must be at most 2^53-1"));
         }
         if self.max_batch_bytes == 0 {
-            return Err(Error::invalid_argument("maxBatchBytes", "producer maxBatchBytes must be at least 1"));
+            return Err(Error::invalid_argument(
+                "maxBatchBytes",
+                "producer maxBatchBytes must be at least 1",
+            ));
         }
         if self.max_batch_items == 0 {
-            return Err(Error::invalid_argument("maxBatchItems", "producer maxBatchItems must be at least 1"));
+            return Err(Error::invalid_argument(
+                "maxBatchItems",
+                "producer maxBatchItems must be at least 1",
+            ));
         }
         if self.max_in_flight == 0 {
-            return Err(Error::invalid_argument("maxInFlight", "producer maxInFlight must be at least 1"));
+            return Err(Error::invalid_argument(
+                "maxInFlight",
+                "producer maxInFlight must be at least 1",
+            ));
         }
         if self.max_buffered_bytes == 0 {
             return Err(Error::invalid_argument(
@@ -137,13 +146,20 @@ impl ProducerOptions {
         let mut o = ProducerOptions::default();
         let positive = |name: &'static str, v: i64| -> Result<usize> {
             if v < 1 {
-                return Err(Error::invalid_argument(name, format!("producer {name} must be at least 1 (got {v})")));
+                return Err(Error::invalid_argument(
+                    name,
+                    format!("producer {name} must be at least 1 (got {v})"),
+                ));
             }
-            usize::try_from(v).map_err(|_| Error::invalid_argument(name, format!("producer {name} is too large")))
+            usize::try_from(v)
+                .map_err(|_| Error::invalid_argument(name, format!("producer {name} is too large")))
         };
         if let Some(e) = epoch {
             if e < 0 {
-                return Err(Error::invalid_argument("epoch", format!("producer epoch must be >= 0 (got {e})")));
+                return Err(Error::invalid_argument(
+                    "epoch",
+                    format!("producer epoch must be >= 0 (got {e})"),
+                ));
             }
             o.epoch = e.unsigned_abs();
         }
@@ -157,8 +173,11 @@ impl ProducerOptions {
             o.max_in_flight = positive("maxInFlight", v)?;
         }
         if let Some(ms) = linger_ms {
-            if !(ms.is_finite() && ms >= 0.0 && ms < 1e12) {
-                return Err(Error::invalid_argument("lingerMs", format!("producer lingerMs must be >= 0 (got {ms})")));
+            if !(0.0..1e12).contains(&ms) {
+                return Err(Error::invalid_argument(
+                    "lingerMs",
+                    format!("producer lingerMs must be >= 0 (got {ms})"),
+                ));
             }
             o.linger = Duration::from_secs_f64(ms / 1000.0);
         }
@@ -211,7 +230,10 @@ impl Drop for Handle {
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = &self.handle.shared;
-        f.debug_struct("Producer").field("url", &s.stream.url()).field("id", &s.id).finish_non_exhaustive()
+        f.debug_struct("Producer")
+            .field("url", &s.stream.url())
+            .field("id", &s.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -229,7 +251,11 @@ impl Producer {
             .clone()
             .or_else(|| stream.content_type())
             .map(|ct| crate::json::is_json(&ct));
-        let state = State::new(opts.epoch, json, opts.content_type.clone().or_else(|| stream.content_type()));
+        let state = State::new(
+            opts.epoch,
+            json,
+            opts.content_type.clone().or_else(|| stream.content_type()),
+        );
         let (progress, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             stream,
@@ -297,9 +323,12 @@ impl Producer {
     /// Queues one JSON message (an array value stays one message).
     pub fn append_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| {
-            Error::builder(ErrorKind::InvalidArgument, format!("cannot serialize JSON message: {e}"))
-                .argument("value")
-                .build()
+            Error::builder(
+                ErrorKind::InvalidArgument,
+                format!("cannot serialize JSON message: {e}"),
+            )
+            .argument("value")
+            .build()
         })?;
         self.push(&bytes)
     }
@@ -339,14 +368,22 @@ impl Producer {
         if st.buffered_bytes > 0 && st.buffered_bytes + item.len() > max {
             return Err(Error::builder(
                 ErrorKind::BufferFull,
-                format!("producer buffer full ({} of {max} bytes unacknowledged)", st.buffered_bytes),
+                format!(
+                    "producer buffer full ({} of {max} bytes unacknowledged)",
+                    st.buffered_bytes
+                ),
             )
             .url(shared.stream.url())
             .build());
         }
         let opts = &shared.opts;
-        let full = |b: &OpenBatch| b.items >= opts.max_batch_items || b.bytes >= opts.max_batch_bytes;
-        if st.open.as_ref().is_some_and(|b| b.items > 0 && b.bytes + item.len() > opts.max_batch_bytes) {
+        let full =
+            |b: &OpenBatch| b.items >= opts.max_batch_items || b.bytes >= opts.max_batch_bytes;
+        if st
+            .open
+            .as_ref()
+            .is_some_and(|b| b.items > 0 && b.bytes + item.len() > opts.max_batch_bytes)
+        {
             st.seal_open();
         }
         let first = st.open.is_none();
@@ -475,7 +512,9 @@ impl Producer {
                 st.next_seq = seq + 1;
                 st.epoch_confirmed = true;
                 drop(st);
-                return Ok(CloseResult { final_offset: required_offset(resp.headers(), &stream.url)? });
+                return Ok(CloseResult {
+                    final_offset: required_offset(resp.headers(), &stream.url)?,
+                });
             }
             let server_epoch = header_u64(resp.headers(), h::PRODUCER_EPOCH);
             if status == 403 && shared.opts.auto_claim && claims < 3 {
@@ -530,6 +569,8 @@ impl Producer {
 
 fn check_json(item: &[u8]) -> Result<()> {
     serde_json::from_slice::<&RawValue>(item).map(|_| ()).map_err(|e| {
-        Error::builder(ErrorKind::Parse, format!("producer item is not valid JSON: {e}")).source(e).build()
+        Error::builder(ErrorKind::Parse, format!("producer item is not valid JSON: {e}"))
+            .source(e)
+            .build()
     })
 }

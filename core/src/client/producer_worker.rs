@@ -31,7 +31,13 @@ pub(crate) struct OpenBatch {
 
 impl OpenBatch {
     pub(crate) fn new() -> OpenBatch {
-        OpenBatch { data: Vec::new(), ends: Vec::new(), items: 0, bytes: 0, started: Instant::now() }
+        OpenBatch {
+            data: Vec::new(),
+            ends: Vec::new(),
+            items: 0,
+            bytes: 0,
+            started: Instant::now(),
+        }
     }
 
     pub(crate) fn push(&mut self, item: &[u8]) {
@@ -152,9 +158,12 @@ impl State {
             return Err(e.clone());
         }
         if self.stopped || self.closing || self.close_result.is_some() || self.worker_gone {
-            return Err(Error::builder(ErrorKind::ProducerClosed, "producer is closed or detached")
-                .url(url)
-                .build());
+            return Err(Error::builder(
+                ErrorKind::ProducerClosed,
+                "producer is closed or detached",
+            )
+            .url(url)
+            .build());
         }
         Ok(())
     }
@@ -186,7 +195,10 @@ impl State {
         self.unacked.clear();
         self.claim_epoch = None;
         self.buffered_bytes = 0;
-        // Nothing more will be acknowledged: waiters see the error instead.
+        // The discarded items count as settled, so a flush after `restart()` waits only
+        // for later items.
+        self.sealed_items = self.appended_items;
+        self.acked_items = self.appended_items;
     }
 }
 
@@ -345,7 +357,13 @@ fn schedule(shared: &Arc<Shared>, in_flight: &mut FuturesUnordered<Pending>) -> 
     next_wake
 }
 
-async fn send_batch(shared: Arc<Shared>, epoch: u64, seq: u64, ct: String, body: Bytes) -> (u64, u64, Outcome) {
+async fn send_batch(
+    shared: Arc<Shared>,
+    epoch: u64,
+    seq: u64,
+    ct: String,
+    body: Bytes,
+) -> (u64, u64, Outcome) {
     let stream = &shared.stream;
     let mut req = stream
         .req(Method::POST, Op::Produce)
@@ -356,12 +374,14 @@ async fn send_batch(shared: Arc<Shared>, epoch: u64, seq: u64, ct: String, body:
     req.body = Some(body);
     let outcome = match stream.client.send_once(&req).await {
         Err(e) => match e.kind() {
-            ErrorKind::Network | ErrorKind::Timeout => Outcome::Transient { error: e, retry_after: None },
+            ErrorKind::Network | ErrorKind::Timeout => {
+                Outcome::Transient { error: e, retry_after: None }
+            }
             _ => Outcome::Fatal(e),
         },
-        Ok(resp) if is_success(resp.status()) => {
-            Outcome::Acked { offset: header_str(resp.headers(), h::STREAM_NEXT_OFFSET).map(str::to_string) }
-        }
+        Ok(resp) if is_success(resp.status()) => Outcome::Acked {
+            offset: header_str(resp.headers(), h::STREAM_NEXT_OFFSET).map(str::to_string),
+        },
         Ok(resp) => {
             let status = resp.status().as_u16();
             let retry_after = header_str(resp.headers(), "retry-after").and_then(parse_retry_after);
@@ -369,7 +389,9 @@ async fn send_batch(shared: Arc<Shared>, epoch: u64, seq: u64, ct: String, body:
             let error = status_error(resp, &stream.url, Op::Produce).await;
             match error.kind() {
                 ErrorKind::SequenceGap => Outcome::Gap(error),
-                ErrorKind::StaleEpoch => Outcome::Stale { error, server_epoch: server_epoch.unwrap_or(0) },
+                ErrorKind::StaleEpoch => {
+                    Outcome::Stale { error, server_epoch: server_epoch.unwrap_or(0) }
+                }
                 _ if is_transient_status(status) => Outcome::Transient { error, retry_after },
                 _ => Outcome::Fatal(error),
             }
@@ -410,7 +432,8 @@ fn settle(shared: &Arc<Shared>, epoch: u64, seq: u64, outcome: Outcome) {
                     if b.failures >= retry.max_retries {
                         fatal = Some(error.with_attempts(b.failures + 1));
                     } else {
-                        b.phase = Phase::RetryAt(Instant::now() + retry.delay(b.failures, retry_after));
+                        b.phase =
+                            Phase::RetryAt(Instant::now() + retry.delay(b.failures, retry_after));
                         b.failures += 1;
                     }
                 }
@@ -452,5 +475,177 @@ fn settle(shared: &Arc<Shared>, epoch: u64, seq: u64, outcome: Outcome) {
     match fatal {
         Some(e) => fail(shared, e),
         None => shared.bump(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::producer::ProducerOptions;
+    use crate::client::Client;
+    use std::sync::Mutex;
+
+    fn shared(opts: ProducerOptions) -> Arc<Shared> {
+        let stream = Client::new().stream("http://127.0.0.1:9/s").expect("url");
+        let (progress, _) = tokio::sync::watch::channel(0);
+        Arc::new(Shared {
+            stream,
+            id: "p".into(),
+            opts,
+            state: Mutex::new(State::new(0, Some(false), Some("text/plain".into()))),
+            wake: tokio::sync::Notify::new(),
+            progress,
+        })
+    }
+
+    fn batch(bytes: &[u8], phase: Phase) -> Batch {
+        Batch {
+            data: bytes.to_vec(),
+            ends: vec![bytes.len()],
+            items: 1,
+            bytes: bytes.len(),
+            body: None,
+            failures: 0,
+            gap_retries: 0,
+            phase,
+        }
+    }
+
+    fn in_flight(sh: &Shared, seqs: &[u64]) {
+        let mut st = sh.lock();
+        for s in seqs {
+            st.unacked.insert(*s, batch(b"x", Phase::InFlight));
+            st.appended_items += 1;
+            st.buffered_bytes += 1;
+        }
+        st.in_flight = seqs.len();
+        st.next_seq = seqs.len() as u64;
+    }
+
+    fn phase(sh: &Shared, seq: u64) -> Option<Phase> {
+        sh.lock().unacked.get(&seq).map(|b| b.phase)
+    }
+
+    fn gap(expected: u64, received: u64) -> Outcome {
+        Outcome::Gap(
+            Error::builder(ErrorKind::SequenceGap, "gap")
+                .seqs(Some(expected), Some(received))
+                .build(),
+        )
+    }
+
+    #[test]
+    fn batch_bodies() {
+        let mut b = OpenBatch::new();
+        b.push(b"{\"a\":1}");
+        b.push(b"[1,2]");
+        let mut st = State::new(0, Some(true), None);
+        st.open = Some(b);
+        st.appended_items = 2;
+        st.seal_open();
+        let mut sealed = st.queue.pop_front().expect("sealed");
+        assert_eq!(&sealed.body(true)[..], b"[{\"a\":1},[1,2]]");
+        assert_eq!(&sealed.body(true)[..], b"[{\"a\":1},[1,2]]", "built once, reused on retry");
+        let mut raw = batch(b"abc", Phase::Ready);
+        assert_eq!(&raw.body(false)[..], b"abc");
+        assert_eq!(st.sealed_items, 2);
+    }
+
+    #[test]
+    fn overtaking_batch_is_parked_until_its_predecessor_is_acked() {
+        let sh = shared(ProducerOptions { max_in_flight: 3, ..ProducerOptions::default() });
+        in_flight(&sh, &[0, 1, 2]);
+        settle(&sh, 0, 2, gap(0, 2));
+        settle(&sh, 0, 1, gap(0, 1));
+        assert_eq!(phase(&sh, 1), Some(Phase::Parked));
+        assert_eq!(phase(&sh, 2), Some(Phase::Parked));
+        settle(&sh, 0, 0, Outcome::Acked { offset: Some("o1".into()) });
+        assert_eq!(phase(&sh, 1), Some(Phase::Ready));
+        assert_eq!(phase(&sh, 2), Some(Phase::Parked));
+        let st = sh.lock();
+        assert_eq!(st.acked_items, 1);
+        assert_eq!(st.buffered_bytes, 2);
+        assert_eq!(st.last_offset.as_deref(), Some("o1"));
+        assert!(st.error.is_none());
+    }
+
+    #[test]
+    fn gap_without_predecessor_is_retried_then_fatal() {
+        let seen = Arc::new(Mutex::new(0));
+        let seen2 = seen.clone();
+        let opts = ProducerOptions {
+            on_error: Some(Arc::new(move |_| *seen2.lock().expect("lock") += 1)),
+            ..ProducerOptions::default()
+        };
+        let sh = shared(opts);
+        in_flight(&sh, &[0]);
+        // The predecessor was acknowledged after the server answered: send again.
+        for _ in 0..3 {
+            settle(&sh, 0, 0, gap(0, 0));
+            assert_eq!(phase(&sh, 0), Some(Phase::Ready));
+            sh.lock().in_flight = 1;
+        }
+        settle(&sh, 0, 0, gap(0, 0));
+        let st = sh.lock();
+        assert_eq!(st.error.as_ref().map(Error::kind), Some(ErrorKind::SequenceGap));
+        assert!(st.unacked.is_empty() && st.buffered_bytes == 0);
+        assert_eq!(st.acked_items, st.appended_items);
+        assert_eq!(*seen.lock().expect("lock"), 1);
+    }
+
+    #[test]
+    fn transient_failures_back_off_then_give_up() {
+        let sh = shared(ProducerOptions::default());
+        in_flight(&sh, &[0]);
+        let max = sh.stream.client.retry_options().max_retries;
+        for _ in 0..max {
+            let e = Error::new(ErrorKind::Network, "reset");
+            settle(&sh, 0, 0, Outcome::Transient { error: e, retry_after: None });
+            assert!(matches!(phase(&sh, 0), Some(Phase::RetryAt(_))));
+            sh.lock().in_flight = 1;
+        }
+        let e = Error::new(ErrorKind::Network, "reset");
+        settle(&sh, 0, 0, Outcome::Transient { error: e, retry_after: None });
+        let st = sh.lock();
+        let err = st.error.as_ref().expect("fatal");
+        assert_eq!(err.kind(), ErrorKind::Network);
+        assert_eq!(err.attempts(), max + 1);
+    }
+
+    #[test]
+    fn stale_epoch_with_auto_claim_renumbers_from_zero() {
+        let sh = shared(ProducerOptions { auto_claim: true, ..ProducerOptions::default() });
+        in_flight(&sh, &[0, 1]);
+        let stale = |sh: &Arc<Shared>, seq| {
+            let e = Error::builder(ErrorKind::StaleEpoch, "stale").epoch(Some(7)).build();
+            settle(sh, 0, seq, Outcome::Stale { error: e, server_epoch: 7 });
+        };
+        stale(&sh, 0);
+        assert_eq!(sh.lock().claim_epoch, Some(8));
+        // Nothing moves while a batch of the old epoch is in flight.
+        let mut pending = FuturesUnordered::new();
+        assert!(schedule(&sh, &mut pending).is_none());
+        assert_eq!(sh.lock().epoch, 0);
+        stale(&sh, 1);
+        // Now the claim happens and the first batch goes out alone (epoch unconfirmed).
+        let _ = schedule(&sh, &mut pending);
+        let st = sh.lock();
+        assert_eq!(st.epoch, 8);
+        assert_eq!(st.next_seq, 1);
+        assert_eq!(st.in_flight, 1);
+        assert_eq!(pending.len(), 1);
+        assert_eq!(st.queue.len(), 1);
+        assert!(st.error.is_none());
+    }
+
+    #[test]
+    fn stale_epoch_without_auto_claim_is_fatal() {
+        let sh = shared(ProducerOptions::default());
+        in_flight(&sh, &[0]);
+        let e = Error::builder(ErrorKind::StaleEpoch, "stale").epoch(Some(2)).build();
+        settle(&sh, 0, 0, Outcome::Stale { error: e, server_epoch: 2 });
+        let st = sh.lock();
+        assert_eq!(st.error.as_ref().and_then(Error::current_epoch), Some(2));
+        assert!(st.usable("u").is_err());
     }
 }

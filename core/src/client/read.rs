@@ -11,8 +11,6 @@
 //! returned from [`Reader::next_chunk`] does not end the reader: calling again resumes
 //! from the same offset.
 
-use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +24,7 @@ use super::http::{header_str, is_success, status_error, transport_error, Op};
 use super::retry::{is_transient_status, parse_retry_after};
 use super::sse_read::{SseConn, SseOutcome};
 use super::stream::{required_offset, DurableStream};
+use super::views::{JsonReader, TextReader};
 use crate::headers as h;
 
 /// Where a read starts.
@@ -167,8 +166,9 @@ impl Chunk {
 
     /// The data as UTF-8 text.
     pub fn text(&self) -> Result<&str> {
-        std::str::from_utf8(&self.data)
-            .map_err(|e| Error::builder(ErrorKind::Parse, format!("chunk is not UTF-8: {e}")).build())
+        std::str::from_utf8(&self.data).map_err(|e| {
+            Error::builder(ErrorKind::Parse, format!("chunk is not UTF-8: {e}")).build()
+        })
     }
 
     /// The JSON messages, deserialized (JSON streams only).
@@ -183,14 +183,18 @@ fn is_empty_json_array(data: &[u8]) -> bool {
 
 pub(crate) fn parse_json_array<T: DeserializeOwned>(data: &[u8]) -> Result<Vec<T>> {
     serde_json::from_slice(data).map_err(|e| {
-        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}")).source(e).build()
+        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}"))
+            .source(e)
+            .build()
     })
 }
 
 /// Counts the messages of a JSON array body, validating it.
 pub(crate) fn count_json_messages(data: &[u8]) -> Result<usize> {
     let items: Vec<&RawValue> = serde_json::from_slice(data).map_err(|e| {
-        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}")).source(e).build()
+        Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}"))
+            .source(e)
+            .build()
     })?;
     Ok(items.len())
 }
@@ -348,13 +352,14 @@ impl Reader {
         self.stream.learn_content_type(&headers);
         let next_offset = required_offset(&headers, &self.stream.url).map_err(Failure::Fatal)?;
         let json = header_str(&headers, "content-type").is_some_and(crate::json::is_json)
-            || (status == 204 && self.stream.content_type().is_some_and(|c| crate::json::is_json(&c)));
+            || (status == 204
+                && self.stream.content_type().is_some_and(|c| crate::json::is_json(&c)));
         let data = if status == 204 {
             Bytes::new()
         } else {
-            resp.bytes()
-                .await
-                .map_err(|e| Failure::from_transport(transport_error(e, &self.stream.url, Op::Read)))?
+            resp.bytes().await.map_err(|e| {
+                Failure::from_transport(transport_error(e, &self.stream.url, Op::Read))
+            })?
         };
         let message_count = if json && self.validate_json && status != 204 {
             Some(count_json_messages(&data).map_err(|e| Failure::Fatal(self.with_url(e)))?)
@@ -401,7 +406,8 @@ impl Reader {
             let is_sse = header_str(resp.headers(), "content-type")
                 .is_some_and(|c| c.trim_start().starts_with("text/event-stream"));
             if self.mode == LiveMode::Auto {
-                let refused = !is_success(resp.status()) && !is_transient_status(status)
+                let refused = !is_success(resp.status())
+                    && !is_transient_status(status)
                     && !matches!(status, 401 | 403 | 404 | 410);
                 if refused || (is_success(resp.status()) && !is_sse) {
                     return Err(Failure::FallBack);
@@ -442,14 +448,23 @@ impl Reader {
                 if self.mode == LiveMode::Auto && self.empty_sse >= 3 {
                     return Err(Failure::FallBack);
                 }
-                Err(Failure::Transient(self.with_url(Error::new(ErrorKind::Network, "SSE connection ended before any event")), None))
+                Err(Failure::Transient(
+                    self.with_url(Error::new(
+                        ErrorKind::Network,
+                        "SSE connection ended before any event",
+                    )),
+                    None,
+                ))
             }
             SseOutcome::Stalled { got_event } => {
                 self.sse = None;
                 if self.mode == LiveMode::Auto && !got_event {
                     return Err(Failure::FallBack);
                 }
-                Err(Failure::Transient(self.with_url(Error::new(ErrorKind::Timeout, "SSE connection went silent")), None))
+                Err(Failure::Transient(
+                    self.with_url(Error::new(ErrorKind::Timeout, "SSE connection went silent")),
+                    None,
+                ))
             }
             SseOutcome::Transport(e) => {
                 self.sse = None;
@@ -483,13 +498,13 @@ impl Reader {
 
     /// A view yielding UTF-8 text (characters split across chunks are reassembled).
     pub fn text(self) -> TextReader {
-        TextReader { reader: self, carry: Vec::new() }
+        TextReader::new(self)
     }
 
     /// A view yielding deserialized JSON messages (JSON streams).
     pub fn json<T: DeserializeOwned>(mut self) -> JsonReader<T> {
         self.validate_json = false;
-        JsonReader { reader: self, items: VecDeque::new(), _t: PhantomData }
+        JsonReader::new(self)
     }
 }
 
@@ -523,9 +538,12 @@ impl Failure {
 }
 
 fn exhausted(e: Error, attempts: u32) -> Error {
-    let mut b = Error::builder(ErrorKind::RetryExhausted, format!("{} (gave up after {attempts} attempts)", e.message()))
-        .attempts(attempts)
-        .retry_after(e.retry_after());
+    let mut b = Error::builder(
+        ErrorKind::RetryExhausted,
+        format!("{} (gave up after {attempts} attempts)", e.message()),
+    )
+    .attempts(attempts)
+    .retry_after(e.retry_after());
     if let Some(u) = e.url() {
         b = b.url(u);
     }
@@ -533,136 +551,6 @@ fn exhausted(e: Error, attempts: u32) -> Error {
         b = b.status(s);
     }
     b.source(e).build()
-}
-
-/// A text chunk: the [`Chunk`] fields with `data` decoded as UTF-8.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextChunk {
-    /// The text (bytes of a character cut at the chunk's end are held for the next one).
-    pub text: String,
-    /// The offset to resume from.
-    pub next_offset: String,
-    /// Up to date when sent.
-    pub up_to_date: bool,
-    /// The stream is closed; the reader ends.
-    pub closed: bool,
-    /// The cursor.
-    pub cursor: Option<String>,
-}
-
-/// Text view of a [`Reader`].
-pub struct TextReader {
-    reader: Reader,
-    carry: Vec<u8>,
-}
-
-impl TextReader {
-    /// The next text chunk, or `None` once the reader has ended. Invalid UTF-8 is a
-    /// [`ErrorKind::Parse`] error.
-    pub async fn next_text(&mut self) -> Result<Option<TextChunk>> {
-        let Some(chunk) = self.reader.next_chunk().await? else {
-            if self.carry.is_empty() {
-                return Ok(None);
-            }
-            return Err(Error::new(ErrorKind::Parse, "stream ended inside a UTF-8 character"));
-        };
-        let mut bytes = std::mem::take(&mut self.carry);
-        bytes.extend_from_slice(&chunk.data);
-        let valid = match std::str::from_utf8(&bytes) {
-            Ok(_) => bytes.len(),
-            Err(e) if e.error_len().is_none() && !chunk.closed => e.valid_up_to(),
-            Err(e) => {
-                return Err(Error::new(ErrorKind::Parse, format!("stream data is not UTF-8: {e}")));
-            }
-        };
-        self.carry = bytes.split_off(valid);
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::new(ErrorKind::Parse, format!("stream data is not UTF-8: {e}")))?;
-        Ok(Some(TextChunk {
-            text,
-            next_offset: chunk.next_offset,
-            up_to_date: chunk.up_to_date,
-            closed: chunk.closed,
-            cursor: chunk.cursor,
-        }))
-    }
-
-    /// The underlying reader.
-    pub fn reader(&self) -> &Reader {
-        &self.reader
-    }
-}
-
-/// A batch of JSON messages with the position after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonBatch<T> {
-    /// The messages (possibly none).
-    pub items: Vec<T>,
-    /// The offset to resume from.
-    pub next_offset: String,
-    /// Up to date when sent.
-    pub up_to_date: bool,
-    /// The stream is closed; the reader ends.
-    pub closed: bool,
-    /// The cursor.
-    pub cursor: Option<String>,
-}
-
-/// JSON view of a [`Reader`]: batches or single messages, parsed once into `T`.
-pub struct JsonReader<T> {
-    reader: Reader,
-    items: VecDeque<T>,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<T: DeserializeOwned> JsonReader<T> {
-    /// The next batch (one response or SSE event pair), or `None` once the reader ended.
-    pub async fn next_batch(&mut self) -> Result<Option<JsonBatch<T>>> {
-        let Some(chunk) = self.reader.next_chunk().await? else { return Ok(None) };
-        let items = if chunk.data.is_empty() { Vec::new() } else { parse_json_array(&chunk.data)? };
-        Ok(Some(JsonBatch {
-            items,
-            next_offset: chunk.next_offset,
-            up_to_date: chunk.up_to_date,
-            closed: chunk.closed,
-            cursor: chunk.cursor,
-        }))
-    }
-
-    /// The next single message, or `None` once the reader ended. In a live mode this waits
-    /// for new messages.
-    pub async fn next_item(&mut self) -> Result<Option<T>> {
-        loop {
-            if let Some(item) = self.items.pop_front() {
-                return Ok(Some(item));
-            }
-            match self.next_batch().await? {
-                Some(batch) => self.items.extend(batch.items),
-                None => return Ok(None),
-            }
-        }
-    }
-
-    /// The offset after the last batch taken (messages still queued by
-    /// [`JsonReader::next_item`] lie before it).
-    pub fn offset(&self) -> &str {
-        self.reader.offset()
-    }
-
-    /// The messages as an async `Stream`; ends at the end of the reader or after an error.
-    pub fn into_stream(self) -> impl Stream<Item = Result<T>> + Send + Unpin
-    where
-        T: Send + 'static,
-    {
-        Box::pin(futures_util::stream::unfold(Some(self), |state| async move {
-            let mut r = state?;
-            match r.next_item().await {
-                Ok(Some(item)) => Some((Ok(item), Some(r))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
-            }
-        }))
-    }
 }
 
 #[cfg(test)]

@@ -117,7 +117,9 @@ impl RetryOptions {
             } else {
                 Err(Error::invalid_argument(
                     name,
-                    format!("retry option {name} must be a positive number of milliseconds (got {v})"),
+                    format!(
+                        "retry option {name} must be a positive number of milliseconds (got {v})"
+                    ),
                 ))
             }
         };
@@ -218,7 +220,9 @@ mod tests {
         assert_eq!(o.delay(0, Some(Duration::from_secs(3600))), Duration::from_secs(60));
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
-        assert!(parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT").is_some_and(|d| d > Duration::ZERO));
+        assert!(
+            parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT").is_some_and(|d| d > Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -227,11 +231,23 @@ mod tests {
         let arg = |r: Result<RetryOptions>| r.err().and_then(|e| e.argument());
         assert!(RetryOptions::from_raw(Some(3), Some(100.0), Some(5000.0), Some(2.0)).is_ok());
         assert_eq!(arg(RetryOptions::from_raw(Some(-1), None, None, None)), Some("maxRetries"));
-        assert_eq!(arg(RetryOptions::from_raw(None, Some(0.0), None, None)), Some("initialDelayMs"));
-        assert_eq!(arg(RetryOptions::from_raw(None, Some(-100.0), None, None)), Some("initialDelayMs"));
-        assert_eq!(arg(RetryOptions::from_raw(None, Some(1000.0), Some(500.0), None)), Some("maxDelayMs"));
+        assert_eq!(
+            arg(RetryOptions::from_raw(None, Some(0.0), None, None)),
+            Some("initialDelayMs")
+        );
+        assert_eq!(
+            arg(RetryOptions::from_raw(None, Some(-100.0), None, None)),
+            Some("initialDelayMs")
+        );
+        assert_eq!(
+            arg(RetryOptions::from_raw(None, Some(1000.0), Some(500.0), None)),
+            Some("maxDelayMs")
+        );
         assert_eq!(arg(RetryOptions::from_raw(None, None, None, Some(0.5))), Some("multiplier"));
-        assert_eq!(arg(RetryOptions::from_raw(None, None, None, Some(f64::NAN))), Some("multiplier"));
+        assert_eq!(
+            arg(RetryOptions::from_raw(None, None, None, Some(f64::NAN))),
+            Some("multiplier")
+        );
         // A large initial delay alone raises the default maximum instead of failing.
         assert!(RetryOptions::from_raw(None, Some(10_000.0), None, None).is_ok());
     }

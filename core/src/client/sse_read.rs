@@ -58,7 +58,12 @@ struct ControlJson {
 }
 
 impl SseConn {
-    pub(crate) fn new(resp: reqwest::Response, base64: bool, json: bool, validate_json: bool) -> SseConn {
+    pub(crate) fn new(
+        resp: reqwest::Response,
+        base64: bool,
+        json: bool,
+        validate_json: bool,
+    ) -> SseConn {
         SseConn {
             body: Box::pin(resp.bytes_stream()),
             parser: Parser::new(),
@@ -112,7 +117,10 @@ impl SseConn {
         let control: ControlJson = serde_json::from_slice(data).map_err(|e| {
             Error::builder(
                 ErrorKind::Parse,
-                format!("malformed SSE control event {:?}: {e}", String::from_utf8_lossy(&data[..data.len().min(100)])),
+                format!(
+                    "malformed SSE control event {:?}: {e}",
+                    String::from_utf8_lossy(&data[..data.len().min(100)])
+                ),
             )
             .source(e)
             .build()
@@ -142,7 +150,9 @@ impl SseConn {
 fn decode_base64(text: &[u8]) -> Result<Vec<u8>, Error> {
     let clean: Vec<u8> = text.iter().copied().filter(|b| *b != b'\n' && *b != b'\r').collect();
     base64::engine::general_purpose::STANDARD.decode(&clean).map_err(|e| {
-        Error::builder(ErrorKind::Parse, format!("invalid base64 in SSE data event: {e}")).source(e).build()
+        Error::builder(ErrorKind::Parse, format!("invalid base64 in SSE data event: {e}"))
+            .source(e)
+            .build()
     })
 }
 
@@ -161,7 +171,8 @@ fn merge_json(pending: Vec<Vec<u8>>, validate: bool) -> Result<(Bytes, Option<us
             let mut count = 0usize;
             for part in &pending {
                 let items: Vec<&RawValue> = serde_json::from_slice(part).map_err(|e| {
-                    Error::builder(ErrorKind::Parse, format!("invalid JSON in SSE data event: {e}")).build()
+                    Error::builder(ErrorKind::Parse, format!("invalid JSON in SSE data event: {e}"))
+                        .build()
                 })?;
                 for item in items {
                     if count > 0 {
@@ -190,7 +201,8 @@ mod tests {
 
     #[test]
     fn json_parts_merge() {
-        let (data, n) = merge_json(vec![b"[1,2]".to_vec(), b"[\n{\"a\":3}\n]".to_vec()], true).expect("valid");
+        let (data, n) =
+            merge_json(vec![b"[1,2]".to_vec(), b"[\n{\"a\":3}\n]".to_vec()], true).expect("valid");
         assert_eq!(&data[..], b"[1,2,{\"a\":3}]");
         assert_eq!(n, Some(3));
         assert!(merge_json(vec![b"[1".to_vec()], true).is_err());

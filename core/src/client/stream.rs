@@ -176,7 +176,10 @@ impl DurableStream {
             Error::invalid_argument("url", format!("invalid stream URL {url:?}: {e}"))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid_argument("url", format!("stream URL must be http(s): {url}")));
+            return Err(Error::invalid_argument(
+                "url",
+                format!("stream URL must be http(s): {url}"),
+            ));
         }
         Ok(DurableStream { client, url, extra: HeaderMap::new(), content_type: Arc::default() })
     }
@@ -219,10 +222,12 @@ impl DurableStream {
 
     /// A handle that also sends this fixed header on every request it makes.
     pub fn with_header(&self, name: &str, value: &str) -> Result<Self> {
-        let n = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| Error::invalid_argument("headers", format!("invalid header name {name:?}")))?;
-        let v = HeaderValue::from_str(value)
-            .map_err(|_| Error::invalid_argument("headers", format!("invalid value for header {name}")))?;
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::invalid_argument("headers", format!("invalid header name {name:?}"))
+        })?;
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            Error::invalid_argument("headers", format!("invalid value for header {name}"))
+        })?;
         let mut s = self.clone();
         s.extra.insert(n, v);
         Ok(s)
@@ -287,7 +292,11 @@ impl DurableStream {
 
     /// Creates this stream as a fork of `fork.source` (first-class form of
     /// [`CreateOptions::fork`]). `opts` may add a TTL, expiry or content type.
-    pub async fn create_fork(&self, fork: ForkOptions, opts: CreateOptions) -> Result<CreateResult> {
+    pub async fn create_fork(
+        &self,
+        fork: ForkOptions,
+        opts: CreateOptions,
+    ) -> Result<CreateResult> {
         self.create(CreateOptions { fork: Some(fork), ..opts }).await
     }
 
@@ -353,14 +362,21 @@ impl DurableStream {
     /// Appends several JSON messages in one request (a non-empty slice).
     pub async fn append_json_batch<T: Serialize>(&self, values: &[T]) -> Result<AppendResult> {
         if values.is_empty() {
-            return Err(Error::invalid_argument("values", "a JSON batch needs at least one message"));
+            return Err(Error::invalid_argument(
+                "values",
+                "a JSON batch needs at least one message",
+            ));
         }
         let body = serde_json::to_vec(values).map_err(json_arg_error)?;
         self.append(body).await
     }
 
     /// Appends with options (`Stream-Seq`, content type).
-    pub async fn append_with(&self, body: impl Into<Bytes>, opts: AppendOptions) -> Result<AppendResult> {
+    pub async fn append_with(
+        &self,
+        body: impl Into<Bytes>,
+        opts: AppendOptions,
+    ) -> Result<AppendResult> {
         let body = body.into();
         let ct = match opts.content_type {
             Some(ct) => ct,

@@ -135,15 +135,11 @@ impl Parser {
                 self.has_data = true;
             }
             b"event" => self.event_type = Some(String::from_utf8_lossy(value).into_owned()),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                self.retry = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
             }
             _ => {}
         }
@@ -243,7 +239,9 @@ mod tests {
 
     #[test]
     fn comments_ids_retry_and_unknown_fields() {
-        let evs = parse_all(b": keep-alive\n\nid: 7\nretry: 1500\nfoo: bar\ndata: x\n\nretry: x1\ndata: y\n\n");
+        let evs = parse_all(
+            b": keep-alive\n\nid: 7\nretry: 1500\nfoo: bar\ndata: x\n\nretry: x1\ndata: y\n\n",
+        );
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].id.as_deref(), Some("7"));
         assert_eq!(evs[0].retry, Some(1500));
@@ -284,7 +282,7 @@ mod tests {
     fn large_input_is_linear() {
         // 200k one-byte pieces of a single long data line: quadratic code would crawl.
         let mut input = b"data: ".to_vec();
-        input.extend(std::iter::repeat(b'x').take(200_000));
+        input.extend(std::iter::repeat_n(b'x', 200_000));
         input.extend_from_slice(b"\n\n");
         let mut p = Parser::new();
         for b in input.chunks(1) {
