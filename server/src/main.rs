@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod cli_client;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use durastream_server::{Config, FsyncPolicy};
@@ -13,6 +14,9 @@ use durastream_server::{Config, FsyncPolicy};
 #[derive(Parser)]
 #[command(name = "durastream", version, about = "Durable Streams server and client")]
 struct Cli {
+    /// Server or stream URL for the client commands (a stream name is joined onto it).
+    #[arg(long, global = true, env = "DURASTREAM_URL", default_value = "http://127.0.0.1:4437/v1/stream")]
+    url: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,6 +27,8 @@ enum Command {
     Serve(ServeArgs),
     /// Measure a server: append, create, read, latency and fan-out scenarios.
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Client(cli_client::ClientCommand),
 }
 
 /// How the file engine syncs its write-ahead log.
@@ -130,9 +136,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(durastream_server::run(args.config())),
-        Command::Bench(args) => runtime.block_on(bench::run(args)),
+    let result: Result<(), String> = match cli.command {
+        Command::Serve(args) => {
+            runtime.block_on(durastream_server::run(args.config())).map_err(|e| e.to_string())
+        }
+        Command::Bench(args) => runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string()),
+        Command::Client(cmd) => {
+            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| e.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

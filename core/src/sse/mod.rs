@@ -84,10 +84,10 @@ pub fn encode_data(out: &mut Vec<u8>, payload: &[u8], base64: bool) {
     out.push(b'\n');
 }
 
-/// Writes one `data:` line. A parser drops one space after the colon, so a space is added
-/// only when the line itself starts with one.
+/// Writes one `data:` line. Like the reference server, no space follows the colon, so a
+/// parser that drops one leading space (as SSE parsers do) drops one of the line's own.
 fn push_line(out: &mut Vec<u8>, line: &[u8]) {
-    out.extend_from_slice(if line.first() == Some(&b' ') { b"data: " } else { b"data:" });
+    out.extend_from_slice(b"data:");
     out.extend_from_slice(line);
     out.push(b'\n');
 }

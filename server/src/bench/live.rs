@@ -59,7 +59,8 @@ impl SseReader {
 
 async fn open_sse(addr: std::net::SocketAddr, path: &str) -> io::Result<SseReader> {
     let mut conn = Conn::open(addr).await?;
-    let resp = conn.start(Method::GET, &format!("{path}?offset=now&live=sse"), &[], Bytes::new()).await?;
+    let resp =
+        conn.start(Method::GET, &format!("{path}?offset=now&live=sse"), &[], Bytes::new()).await?;
     if !resp.status().is_success() {
         return Err(io::Error::other(format!("SSE: HTTP {}", resp.status())));
     }
@@ -87,11 +88,19 @@ async fn create(conn: &mut Conn, path: &str) -> io::Result<()> {
 }
 
 /// Writes `count` numbered messages `gap` apart, noting when each was sent.
-async fn write_messages(addr: std::net::SocketAddr, path: String, sent: Sent, count: usize, gap: Duration) -> io::Result<()> {
+async fn write_messages(
+    addr: std::net::SocketAddr,
+    path: String,
+    sent: Sent,
+    count: usize,
+    gap: Duration,
+) -> io::Result<()> {
     let mut conn = Conn::open(addr).await?;
     for i in 0..count {
         sent.lock()[i] = Some(Instant::now());
-        let r = conn.call(Method::POST, &path, &[("content-type", TEXT)], Bytes::from(format!("{i};"))).await?;
+        let r = conn
+            .call(Method::POST, &path, &[("content-type", TEXT)], Bytes::from(format!("{i};")))
+            .await?;
         if !r.status.is_success() {
             return Err(io::Error::other(format!("append: HTTP {}", r.status)));
         }
@@ -122,7 +131,9 @@ pub async fn latency(t: &Target) -> io::Result<Outcome> {
                     ready.wait().await;
                     while got < count {
                         match r.next().await? {
-                            Some((ev, data)) if ev == "data" => got += record(&data, &sent, &mut samples, Instant::now()),
+                            Some((ev, data)) if ev == "data" => {
+                                got += record(&data, &sent, &mut samples, Instant::now())
+                            }
                             Some(_) => {}
                             None => break,
                         }
@@ -152,7 +163,11 @@ pub async fn latency(t: &Target) -> io::Result<Outcome> {
         for task in tasks {
             match tokio::time::timeout(Duration::from_secs(30), task).await {
                 Ok(r) => all.merge(r.map_err(io::Error::other)??),
-                Err(_) => return Err(io::Error::other(format!("{mode} readers did not receive every message"))),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "{mode} readers did not receive every message"
+                    )))
+                }
             }
         }
         o.add(&format!("{mode} p50"), all.percentile_ms(50.0), "ms");
@@ -182,7 +197,9 @@ pub async fn fanout(t: &Target) -> io::Result<Outcome> {
             let mut got = 0;
             while got < rounds {
                 match r.next().await? {
-                    Some((ev, data)) if ev == "data" => got += record(&data, &sent, &mut samples, Instant::now()),
+                    Some((ev, data)) if ev == "data" => {
+                        got += record(&data, &sent, &mut samples, Instant::now())
+                    }
                     Some(_) => {}
                     None => break,
                 }
@@ -198,7 +215,9 @@ pub async fn fanout(t: &Target) -> io::Result<Outcome> {
     for task in tasks {
         match tokio::time::timeout(Duration::from_secs(60), task).await {
             Ok(r) => all.merge(r.map_err(io::Error::other)??),
-            Err(_) => return Err(io::Error::other("fan-out readers did not receive every message")),
+            Err(_) => {
+                return Err(io::Error::other("fan-out readers did not receive every message"))
+            }
         }
     }
     let mut o = Outcome::new("fanout");

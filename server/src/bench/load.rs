@@ -186,7 +186,8 @@ async fn read_all(conn: &mut Conn, path: &str) -> io::Result<(u64, u64)> {
     let mut offset = "-1".to_string();
     let (mut bytes, mut requests) = (0u64, 0u64);
     loop {
-        let r = conn.call(Method::GET, &format!("{path}?offset={offset}"), &[], Bytes::new()).await?;
+        let r =
+            conn.call(Method::GET, &format!("{path}?offset={offset}"), &[], Bytes::new()).await?;
         requests += 1;
         if r.status != http::StatusCode::OK {
             return Err(io::Error::other(format!("read {path}: HTTP {}", r.status)));

@@ -39,9 +39,6 @@ pub struct BenchArgs {
     /// Scenarios to run.
     #[arg(value_enum, default_values = ["all"])]
     pub scenarios: Vec<Scenario>,
-    /// Server root URL (streams are at URL + PREFIX + /name).
-    #[arg(long, env = "DURASTREAM_URL", default_value = "http://127.0.0.1:4437")]
-    pub url: String,
     /// Path prefix of streams on that server.
     #[arg(long, default_value = "/v1/stream")]
     pub prefix: String,
@@ -133,9 +130,10 @@ fn resolve(url: &str) -> std::io::Result<SocketAddr> {
 }
 
 /// Runs the chosen scenarios and prints the results.
-pub async fn run(args: BenchArgs) -> std::io::Result<()> {
+/// `url` names the server (its path, if any, is ignored: streams live under `--prefix`).
+pub async fn run(url: &str, args: BenchArgs) -> std::io::Result<()> {
     let target = Target {
-        addr: resolve(&args.url)?,
+        addr: resolve(url)?,
         prefix: args.prefix.clone(),
         run_id: format!("{:08x}", rand::random::<u32>()),
         args: args.clone(),
