@@ -11,7 +11,7 @@
 set -euo pipefail
 engine="${1:?usage: tests/server-suite.sh file|memory}"; shift
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${DURASTREAM_BIN:-$root/target/debug/durastream}"
+bin="${DURASTREAM_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/durastream}"
 suite="$root/../shared/conformance/run-server-suite.sh"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 data="$(mktemp -d)"

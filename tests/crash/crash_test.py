@@ -127,7 +127,7 @@ def main():
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--producers", type=int, default=6)
     ap.add_argument("--records", type=int, default=100000, help="upper bound per producer")
-    ap.add_argument("--bin", default=os.environ.get("DURASTREAM_BIN", os.path.join(ROOT, "target", "debug", "durastream")))
+    ap.add_argument("--bin", default=os.environ.get("DURASTREAM_BIN", os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "durastream")))
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="durastream-crash-")

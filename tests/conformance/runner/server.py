@@ -28,13 +28,13 @@ def free_port():
 
 
 def find_binary(repo):
-    """`$DURASTREAM_BIN`, else `<repo>/target/debug/durastream`, built with cargo if missing."""
+    """`$DURASTREAM_BIN`, else `$CARGO_TARGET_DIR` (or `<repo>/target`) `/debug/durastream`, built with cargo if missing."""
     configured = os.environ.get("DURASTREAM_BIN")
     if configured:
         if not Path(configured).is_file():
             raise ServerError(f"DURASTREAM_BIN={configured} does not exist")
         return Path(configured)
-    binary = Path(repo) / "target" / "debug" / "durastream"
+    binary = Path(os.environ.get("CARGO_TARGET_DIR") or Path(repo) / "target") / "debug" / "durastream"
     if not binary.is_file():
         build(repo)
     if not binary.is_file():

@@ -1,0 +1,295 @@
+// StreamResponse: one read session over a native reader, consumed one way (promise
+// helpers, ReadableStreams / async iterators, or subscribers with back-pressure).
+"use strict"
+const { fromNative, abortError, DurableStreamError } = require("./errors.cjs")
+const { sync } = require("./call.cjs")
+const { StringDecoder } = require("node:string_decoder")
+
+const MODES = new Map([[false, "off"], [true, "auto"], ["long-poll", "long-poll"], ["sse", "sse"]])
+
+/** A ReadableStream whose own async iterator is the fast path (no queue per item). */
+function iterableStream(makeIterator) {
+  let it = null
+  const get = () => (it ??= makeIterator())
+  const rs = new ReadableStream({
+    async pull(controller) {
+      const r = await get().next()
+      if (r.done) controller.close()
+      else controller.enqueue(r.value)
+    },
+    cancel() {
+      return get().return?.()
+    },
+  }, { highWaterMark: 0 })
+  Object.defineProperty(rs, Symbol.asyncIterator, {
+    value() {
+      const inner = get()
+      return {
+        next: () => inner.next(),
+        return: () => inner.return(),
+        [Symbol.asyncIterator]() { return this },
+      }
+    },
+  })
+  return rs
+}
+
+/** A live or catch-up read session. */
+class StreamResponse {
+  #reader
+  #signal
+  #pending = null
+  #consumed = false
+  #done = false
+  #stopAtUpToDate = false
+  #json
+  #resolveClosed
+  #rejectClosed
+  #onAbort
+
+  constructor(reader, { url, live, startOffset, json, contentType }, signal) {
+    this.#reader = reader
+    this.#signal = signal
+    this.#json = json
+    this.url = url
+    this.live = live
+    this.startOffset = startOffset
+    this.contentType = contentType
+    this.offset = startOffset
+    this.cursor = undefined
+    this.upToDate = false
+    this.streamClosed = false
+    this.status = 200
+    this.statusText = "OK"
+    this.ok = true
+    this.isLoading = false
+    this.closed = new Promise((resolve, reject) => {
+      this.#resolveClosed = resolve
+      this.#rejectClosed = reject
+    })
+    this.closed.catch(() => {})
+    if (signal) {
+      this.#onAbort = () => this.cancel(signal.reason)
+      signal.addEventListener("abort", this.#onAbort, { once: true })
+    }
+  }
+
+  /** @internal Opens a session: the first response arrives before this resolves. */
+  static async open(handle, options, signal) {
+    if (signal?.aborted) throw abortError(signal)
+    const live = options.live ?? true
+    const mode = MODES.get(live)
+    if (mode === undefined) {
+      throw new DurableStreamError(`invalid live mode ${JSON.stringify(live)}`, { code: "INVALID_ARGUMENT", argument: "live" })
+    }
+    const n = handle._native(options)
+    const startOffset = options.offset ?? "-1"
+    const reader = sync(() => n.read(startOffset, mode, options.cursor ?? null))
+    const res = new StreamResponse(reader, {
+      url: handle.url, live, startOffset, json: options.json, contentType: n.contentType ?? undefined,
+    }, signal)
+    try {
+      res.#pending = await res.#pull()
+    } catch (e) {
+      res.#finish()
+      throw e
+    }
+    res.contentType = n.contentType ?? res.contentType
+    if (res.#pending) res.status = res.#pending.status
+    return res
+  }
+
+  async #pull() {
+    try {
+      const c = await this.#reader.next()
+      if (c === null && this.#signal?.aborted) throw abortError(this.#signal)
+      return c
+    } catch (e) {
+      throw fromNative(e, this.#signal)
+    }
+  }
+
+  /** Next chunk (updating the session state as it is delivered), or null at the end. */
+  async #next() {
+    if (this.#done) return null
+    let c = this.#pending
+    this.#pending = null
+    if (c === null) c = await this.#pull().catch((e) => {
+      this.#finish()
+      throw e
+    })
+    if (c === null) {
+      this.#finish()
+      return null
+    }
+    this.offset = c.nextOffset
+    if (c.cursor) this.cursor = c.cursor
+    this.upToDate = c.upToDate
+    this.streamClosed = c.closed
+    this.status = c.status
+    if (c.closed || (this.#stopAtUpToDate && c.upToDate) || this.live === false && c.upToDate) {
+      this.#finish()
+    }
+    return c
+  }
+
+  #finish() {
+    if (this.#done) return
+    this.#done = true
+    this.#reader.cancel()
+    if (this.#onAbort) this.#signal.removeEventListener("abort", this.#onAbort)
+    this.#resolveClosed()
+  }
+
+  /** A subscriber's session failed: `closed` rejects with the error. */
+  #fail(e) {
+    this.error = e
+    this.#rejectClosed(e)
+  }
+
+  #claim() {
+    if (this.#consumed) {
+      throw new DurableStreamError("this response was already consumed", { code: "ALREADY_CONSUMED" })
+    }
+    this.#consumed = true
+  }
+
+  #items(c) {
+    if (!c.json && !this.#json) {
+      throw new DurableStreamError("json APIs need a JSON stream (or the json option)", { code: "BAD_REQUEST" })
+    }
+    if (c.empty || c.data.length === 0) return []
+    try {
+      return JSON.parse(c.data.toString("utf8"))
+    } catch (e) {
+      throw new (require("./errors.cjs").ParseError)(`invalid JSON in stream data: ${e.message}`, { code: "PARSE_ERROR" })
+    }
+  }
+
+  #meta(c) {
+    return { offset: c.nextOffset, upToDate: c.upToDate, cursor: c.cursor ?? undefined, streamClosed: c.closed }
+  }
+
+  /** All bytes until up to date (or the end), as one Uint8Array. */
+  async body() {
+    this.#claim()
+    this.#stopAtUpToDate = true
+    const parts = []
+    for (let c; (c = await this.#next()) !== null;) if (c.data.length) parts.push(c.data)
+    const b = parts.length === 1 ? parts[0] : Buffer.concat(parts)
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  }
+
+  /** All text until up to date (or the end). */
+  async text() {
+    this.#claim()
+    this.#stopAtUpToDate = true
+    const d = new StringDecoder("utf8")
+    let out = ""
+    for (let c; (c = await this.#next()) !== null;) out += d.write(c.data)
+    return out + d.end()
+  }
+
+  /** All JSON items until up to date (or the end), as one array. */
+  async json() {
+    this.#claim()
+    this.#stopAtUpToDate = true
+    let all = null
+    for (let c; (c = await this.#next()) !== null;) {
+      const items = this.#items(c)
+      all = all === null ? items : all.concat(items)
+    }
+    return all ?? []
+  }
+
+  #iterator(each) {
+    let queue = null
+    let i = 0
+    const self = this
+    return {
+      async next() {
+        for (;;) {
+          if (queue !== null && i < queue.length) return { value: queue[i++], done: false }
+          const c = await self.#next()
+          if (c === null) return { value: undefined, done: true }
+          queue = each(c)
+          i = 0
+        }
+      },
+      async return() {
+        self.#finish()
+        return { value: undefined, done: true }
+      },
+    }
+  }
+
+  /** Raw bytes as an async-iterable ReadableStream<Uint8Array> (one per chunk). */
+  bodyStream() {
+    this.#claim()
+    return iterableStream(() => this.#iterator((c) => (c.data.length ? [new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength)] : [])))
+  }
+
+  /** JSON items one by one, as an async-iterable ReadableStream. */
+  jsonStream() {
+    this.#claim()
+    return iterableStream(() => this.#iterator((c) => this.#items(c)))
+  }
+
+  /** Text chunks as an async-iterable ReadableStream<string>. */
+  textStream() {
+    this.#claim()
+    const d = new StringDecoder("utf8")
+    return iterableStream(() => this.#iterator((c) => {
+      const t = c.closed ? d.write(c.data) + d.end() : d.write(c.data)
+      return t ? [t] : []
+    }))
+  }
+
+  #subscribe(make) {
+    this.#claim()
+    let active = true
+    ;(async () => {
+      try {
+        for (let c; active && (c = await this.#next()) !== null;) {
+          await make(c)
+        }
+      } catch (e) {
+        if (active && !(this.#signal?.aborted)) this.#fail(e)
+      } finally {
+        this.#finish()
+      }
+    })()
+    return () => {
+      active = false
+      this.#finish()
+    }
+  }
+
+  /** Calls `fn(batch)` for every JSON batch, awaiting it before the next. Returns unsubscribe. */
+  subscribeJson(fn) {
+    return this.#subscribe((c) => fn({ items: this.#items(c), ...this.#meta(c) }))
+  }
+
+  /** Calls `fn(chunk)` for every byte chunk, awaiting it before the next. */
+  subscribeBytes(fn) {
+    return this.#subscribe((c) => fn({ data: new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength), ...this.#meta(c) }))
+  }
+
+  /** Calls `fn(chunk)` for every text chunk, awaiting it before the next. */
+  subscribeText(fn) {
+    const d = new StringDecoder("utf8")
+    return this.#subscribe((c) => fn({ text: c.closed ? d.write(c.data) + d.end() : d.write(c.data), ...this.#meta(c) }))
+  }
+
+  /** Ends the session: pending reads finish, the connection is dropped. */
+  cancel(_reason) {
+    this.#finish()
+  }
+
+  /** @internal chunk-level access (used by the conformance adapter and tests). */
+  async nextChunk() {
+    return this.#next()
+  }
+}
+
+module.exports = { StreamResponse }

@@ -1,0 +1,141 @@
+//! Readers: one core `Reader` per `NativeReader`, pulled chunk by chunk from JavaScript.
+//!
+//! `next()` resolves with one chunk (one response, or one SSE data/control pair) or `null`
+//! once the reader has ended (caught up in catch-up mode, the stream closed, or
+//! `cancel()` was called). `cancel()` settles a pending `next()` at once and drops the
+//! connection, so a cancelled live read leaves nothing that keeps the process alive.
+
+use std::sync::Arc;
+
+use durastream::client::{DurableStream, LiveMode, ReadOptions, Reader, StartOffset, Transport};
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{invalid_argument, to_napi};
+
+/// Parses a live mode name: `off`, `long-poll`, `sse` or `auto`.
+pub fn live_mode(live: &str) -> napi::Result<LiveMode> {
+    match live {
+        "off" | "false" | "" => Ok(LiveMode::Off),
+        "long-poll" => Ok(LiveMode::LongPoll),
+        "sse" => Ok(LiveMode::Sse),
+        "auto" | "true" => Ok(LiveMode::Auto),
+        other => Err(invalid_argument(
+            "live",
+            format!("live must be false, true, \"long-poll\" or \"sse\" (got {other:?})"),
+        )),
+    }
+}
+
+/// One chunk of stream data with its position and flags.
+#[napi(object)]
+pub struct NativeChunk {
+    /// The bytes; for JSON streams a JSON array of the messages.
+    pub data: Buffer,
+    /// The offset to resume from.
+    pub next_offset: String,
+    /// The reader had every byte that existed when this was sent.
+    pub up_to_date: bool,
+    /// The stream is closed and this is its last chunk.
+    pub closed: bool,
+    /// The server's cursor.
+    pub cursor: Option<String>,
+    /// HTTP status: 200, or 204 for a long-poll that timed out without data.
+    pub status: u32,
+    /// `data` is a JSON array of messages.
+    pub json: bool,
+    /// For JSON chunks: the number of messages (0 for an empty batch).
+    pub messages: Option<u32>,
+    /// The chunk carries no data.
+    pub empty: bool,
+    /// How it arrived: `catch-up`, `long-poll` or `sse`.
+    pub transport: String,
+}
+
+/// A reader pulled from JavaScript. See the module docs.
+#[napi]
+pub struct NativeReader {
+    reader: Arc<Mutex<Reader>>,
+    cancel: CancellationToken,
+    offset: Arc<std::sync::Mutex<String>>,
+}
+
+impl NativeReader {
+    pub(crate) fn new(
+        stream: &DurableStream,
+        offset: Option<String>,
+        live: LiveMode,
+        cursor: Option<String>,
+    ) -> NativeReader {
+        let start = offset.map(StartOffset::from).unwrap_or_default();
+        let first = start.as_str().to_string();
+        let mut opts = ReadOptions::new().offset(start).live(live);
+        opts.cursor = cursor;
+        NativeReader {
+            reader: Arc::new(Mutex::new(stream.read(opts))),
+            cancel: CancellationToken::new(),
+            offset: Arc::new(std::sync::Mutex::new(first)),
+        }
+    }
+}
+
+#[napi]
+impl NativeReader {
+    /// The next chunk, or `null` once the reader has ended or was cancelled. An error does
+    /// not end the reader: calling again resumes from the same offset.
+    #[napi]
+    pub async fn next(&self) -> napi::Result<Option<NativeChunk>> {
+        let reader = self.reader.clone();
+        let offset = self.offset.clone();
+        let cancel = self.cancel.clone();
+        if cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let mut r = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(None),
+            r = reader.lock_owned() => r,
+        };
+        let chunk = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(None),
+            c = r.next_chunk() => c.map_err(|e| to_napi(&e))?,
+        };
+        let Some(c) = chunk else { return Ok(None) };
+        if let Ok(mut o) = offset.lock() {
+            o.clone_from(&c.next_offset);
+        }
+        let empty = c.is_empty();
+        Ok(Some(NativeChunk {
+            empty,
+            messages: c.message_count.and_then(|n| u32::try_from(n).ok()),
+            data: Buffer::from(Vec::from(c.data)),
+            next_offset: c.next_offset,
+            up_to_date: c.up_to_date,
+            closed: c.closed,
+            cursor: c.cursor,
+            status: u32::from(c.status),
+            json: c.json,
+            transport: match c.transport {
+                Transport::CatchUp => "catch-up",
+                Transport::LongPoll => "long-poll",
+                Transport::Sse => "sse",
+            }
+            .to_string(),
+        }))
+    }
+
+    /// Stops the reader: a pending `next()` resolves `null`, the connection is dropped.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The offset the reader resumes from (after the last chunk delivered).
+    #[napi(getter)]
+    pub fn offset(&self) -> String {
+        self.offset.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+}
