@@ -1,0 +1,125 @@
+//! `TestServer`: the durastream server started in-process (memory or file engine), for the
+//! foreign packages' tests and examples.
+
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use durastream_server::{Config, Server};
+
+use crate::error::{DurastreamError, Result};
+use crate::runtime;
+
+/// Settings of [`TestServer::start`].
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct TestServerOptions {
+    /// Store streams in this directory (file engine); absent keeps them in memory.
+    #[uniffi(default)]
+    pub data_dir: Option<String>,
+    /// URL path under which streams live. Default `/v1/stream`.
+    #[uniffi(default)]
+    pub prefix: Option<String>,
+    /// How long a long-poll waits before answering 204, in ms. Default 500.
+    #[uniffi(default)]
+    pub long_poll_timeout_ms: Option<u64>,
+    /// Enable the `/_test/inject-error` fault endpoint.
+    #[uniffi(default)]
+    pub test_faults: bool,
+}
+
+/// A durastream server running in this process on a free loopback port. Stops on
+/// `shutdown()` or when released.
+#[derive(uniffi::Object)]
+pub struct TestServer {
+    url: String,
+    prefix: String,
+    server: Mutex<Option<Server>>,
+}
+
+fn io_error(what: &str, e: std::io::Error) -> DurastreamError {
+    DurastreamError::invalid_argument("server", format!("{what}: {e}"))
+}
+
+#[uniffi::export]
+impl TestServer {
+    /// Starts a server (blocks until it listens).
+    #[uniffi::constructor(default(options))]
+    pub fn start(options: TestServerOptions) -> Result<std::sync::Arc<Self>> {
+        let mut config = match &options.data_dir {
+            Some(dir) => Config::file(dir),
+            None => Config::memory(),
+        };
+        if let Some(p) = options.prefix {
+            config.prefix = p;
+        }
+        config.long_poll_timeout =
+            Duration::from_millis(options.long_poll_timeout_ms.unwrap_or(500));
+        config.test_faults = options.test_faults;
+        let prefix = config.prefix_path().to_string();
+        // Started on the runtime and waited for with a channel, so this works from any
+        // thread (block_on would panic on a runtime thread).
+        let (tx, rx) = mpsc::channel();
+        runtime::get().spawn(async move {
+            let _ = tx.send(Server::start(config).await);
+        });
+        let server = rx
+            .recv()
+            .map_err(|_| DurastreamError::invalid_argument("server", "server task ended"))?
+            .map_err(|e| io_error("cannot start the server", e))?;
+        Ok(std::sync::Arc::new(TestServer {
+            url: server.url(),
+            prefix,
+            server: Mutex::new(Some(server)),
+        }))
+    }
+
+    /// The server's root URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The full URL of the stream called `name` (`url + prefix + "/" + name`).
+    pub fn stream_url(&self, name: String) -> String {
+        format!("{}{}/{}", self.url, self.prefix, name.trim_start_matches('/'))
+    }
+
+    /// Stops the server gracefully. Calling it again does nothing.
+    pub async fn shutdown(&self) -> Result<()> {
+        let server = self.take();
+        runtime::run(async move {
+            match server {
+                Some(s) => s.shutdown().await.map_err(|e| io_error("server shutdown failed", e)),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+}
+
+impl TestServer {
+    fn take(&self) -> Option<Server> {
+        self.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    /// Stops the server from synchronous code (Rust tests).
+    #[cfg(test)]
+    pub(crate) fn shutdown_blocking(&self) {
+        if let Some(s) = self.take() {
+            let (tx, rx) = mpsc::channel();
+            runtime::get().spawn(async move {
+                let _ = tx.send(s.shutdown().await);
+            });
+            let _ = rx.recv();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.take() {
+            // Never block in a destructor: the shutdown finishes on the runtime.
+            runtime::get().spawn(async move {
+                let _ = s.shutdown().await;
+            });
+        }
+    }
+}
