@@ -161,8 +161,11 @@ impl Client {
                 }
                 Err(e) => {
                     let connect_failed = e.source_reqwest().is_some_and(|r| r.is_connect());
+                    // Only transport failures are retried; a failing header or parameter
+                    // function (or any other local error) is returned at once.
+                    let transport = matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout);
                     let ok = match req.safety {
-                        Safety::Idempotent => true,
+                        Safety::Idempotent => transport,
                         Safety::PlainAppend => retry.retry_plain_appends && connect_failed,
                     };
                     (ok, None, Ok(e))

@@ -154,6 +154,9 @@ pub struct Chunk {
 impl Chunk {
     /// True when the chunk carries no data (no bytes, or a JSON array with no message).
     pub fn is_empty(&self) -> bool {
+        if self.data.is_empty() {
+            return true;
+        }
         if self.json {
             match self.message_count {
                 Some(n) => n == 0,
