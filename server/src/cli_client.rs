@@ -181,7 +181,8 @@ pub async fn run(url: &str, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Fork { target, from, offset, sub_offset, ttl } => {
             let s = open(&client, url, &target)?;
             // A bare name is resolved like the STREAM argument: against --url.
-            let source = if from.starts_with('/') { from.clone() } else { stream_url(url, Some(&from)) };
+            let source =
+                if from.starts_with('/') { from.clone() } else { stream_url(url, Some(&from)) };
             let fork = ForkOptions { source, offset, sub_offset };
             let mut opts = CreateOptions::new();
             opts.ttl_seconds = ttl;

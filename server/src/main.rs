@@ -15,7 +15,12 @@ use durastream_server::{Config, FsyncPolicy};
 #[command(name = "durastream", version, about = "Durable Streams server and client")]
 struct Cli {
     /// Server or stream URL for the client commands (a stream name is joined onto it).
-    #[arg(long, global = true, env = "DURASTREAM_URL", default_value = "http://127.0.0.1:4437/v1/stream")]
+    #[arg(
+        long,
+        global = true,
+        env = "DURASTREAM_URL",
+        default_value = "http://127.0.0.1:4437/v1/stream"
+    )]
     url: String,
     #[command(subcommand)]
     command: Command,
@@ -140,7 +145,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => {
             runtime.block_on(durastream_server::run(args.config())).map_err(|e| e.to_string())
         }
-        Command::Bench(args) => runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string()),
+        Command::Bench(args) => {
+            runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
+        }
         Command::Client(cmd) => {
             runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| e.to_string())
         }

@@ -20,10 +20,19 @@ async fn create_stream(conn: &mut Conn, path: &str) -> io::Result<()> {
     Ok(())
 }
 
+#[derive(Default)]
 struct Tally {
     ops: u64,
     errors: u64,
     samples: Samples,
+}
+
+impl Tally {
+    /// Counts one successful operation started at `t0`.
+    fn success(&mut self, t0: Instant) {
+        self.samples.push(t0.elapsed());
+        self.ops += 1;
+    }
 }
 
 /// `append`: N connections appending fixed-size bodies to M streams.
@@ -48,7 +57,7 @@ pub async fn append(t: &Target, producers: bool) -> io::Result<Outcome> {
         let producer = format!("bench-{}-{c}", t.run_id);
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
-            let mut tally = Tally { ops: 0, errors: 0, samples: Samples::default() };
+            let mut tally = Tally::default();
             let mut k = 0usize;
             while Instant::now() < deadline {
                 let (path, seq) = if producers {
@@ -64,10 +73,7 @@ pub async fn append(t: &Target, producers: bool) -> io::Result<Outcome> {
                 }
                 let t0 = Instant::now();
                 match conn.call(Method::POST, path, &headers, body.clone()).await {
-                    Ok(r) if r.status.is_success() => {
-                        tally.samples.push(t0.elapsed());
-                        tally.ops += 1;
-                    }
+                    Ok(r) if r.status.is_success() => tally.success(t0),
                     Ok(_) => tally.errors += 1,
                     Err(_) => {
                         tally.errors += 1;
@@ -86,7 +92,7 @@ pub async fn append(t: &Target, producers: bool) -> io::Result<Outcome> {
 }
 
 async fn collect(tasks: Vec<tokio::task::JoinHandle<io::Result<Tally>>>) -> io::Result<Tally> {
-    let mut total = Tally { ops: 0, errors: 0, samples: Samples::default() };
+    let mut total = Tally::default();
     for task in tasks {
         let tally = task.await.map_err(io::Error::other)??;
         total.ops += tally.ops;
@@ -131,17 +137,14 @@ pub async fn create(t: &Target) -> io::Result<Outcome> {
         let base = t.path(&format!("bench-{}-c{c}-", t.run_id));
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
-            let mut tally = Tally { ops: 0, errors: 0, samples: Samples::default() };
+            let mut tally = Tally::default();
             let mut k = 0u64;
             while Instant::now() < deadline {
                 let path = format!("{base}{k}");
                 k += 1;
                 let t0 = Instant::now();
                 match create_stream(&mut conn, &path).await {
-                    Ok(()) => {
-                        tally.samples.push(t0.elapsed());
-                        tally.ops += 1;
-                    }
+                    Ok(()) => tally.success(t0),
                     Err(_) => {
                         tally.errors += 1;
                         conn = Conn::open(addr).await?;
@@ -184,7 +187,11 @@ async fn prefill(t: &Target, mib: usize) -> io::Result<String> {
 
 /// Reads a stream from the start to the tail (or until `deadline`); returns bytes and
 /// requests.
-async fn read_all(conn: &mut Conn, path: &str, deadline: Option<Instant>) -> io::Result<(u64, u64)> {
+async fn read_all(
+    conn: &mut Conn,
+    path: &str,
+    deadline: Option<Instant>,
+) -> io::Result<(u64, u64)> {
     let mut offset = "-1".to_string();
     let (mut bytes, mut requests) = (0u64, 0u64);
     loop {

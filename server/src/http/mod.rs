@@ -37,11 +37,11 @@ impl App {
     /// Checks a request path and returns the stream key, or the error response.
     fn stream_key(&self, raw: &str) -> Result<String, Reply> {
         let prefix = self.config.prefix_path();
-        let rest = raw
-            .strip_prefix(prefix)
-            .filter(|r| r.starts_with('/') && r.len() > 1)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("streams live under {prefix}/")))?;
-        let _ = rest;
+        let under_prefix =
+            raw.strip_prefix(prefix).is_some_and(|r| r.starts_with('/') && r.len() > 1);
+        if !under_prefix {
+            return Err(error(StatusCode::NOT_FOUND, format!("streams live under {prefix}/")));
+        }
         validate_path(raw).map_err(|e| response::store_error(&e))
     }
 

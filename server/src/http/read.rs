@@ -81,18 +81,15 @@ pub fn live_cursor(echoed: Option<&str>) -> String {
     cursor::next_cursor(now, echoed, jitter).to_string()
 }
 
-/// Resolves the start position; `None` means `now`.
-pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
+/// Resolves the `offset` parameter to a position, given what readers can see now.
+pub fn start_position(offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
     match offset {
         OffsetParam::Start => Ok(0),
         OffsetParam::Now => Ok(v.tail),
         OffsetParam::At(o) if o.position() > v.tail => {
             Err(StoreError::bad("offset is beyond the stream's tail"))
         }
-        OffsetParam::At(o) => {
-            let _ = stream;
-            Ok(o.position())
-        }
+        OffsetParam::At(o) => Ok(o.position()),
     }
 }
 
@@ -165,7 +162,7 @@ async fn get_inner(
         return super::sse::open(app, stream, q);
     }
     let mut v = stream.visible();
-    let pos = start_position(&stream, q.offset, v)?;
+    let pos = start_position(q.offset, v)?;
     let long_poll = q.live == Live::LongPoll;
     if q.offset == OffsetParam::Now && (!long_poll || v.closed) {
         let body = if stream.is_json() { full("[]") } else { super::response::empty() };
