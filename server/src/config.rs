@@ -47,6 +47,9 @@ pub struct Config {
     pub max_read_bytes: usize,
     /// Durability policy of the file engine.
     pub fsync: FsyncPolicy,
+    /// The file engine's log starts a new segment, and a checkpoint trims the log, each
+    /// time a segment holds this many bytes.
+    pub wal_segment_bytes: u64,
     /// Enables the `/_test/inject-error` fault endpoint (tests only).
     pub test_faults: bool,
     /// SSE connections are closed after this long so caches can collapse readers.
@@ -74,6 +77,7 @@ impl Config {
             max_body_bytes: 64 * 1024 * 1024,
             max_read_bytes: 1024 * 1024,
             fsync: FsyncPolicy::Always,
+            wal_segment_bytes: crate::store::file::wal::SEGMENT_BYTES,
             test_faults: false,
             sse_max_duration: Duration::from_secs(60),
             webhooks: false,

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod http;
+pub mod limits;
 mod server;
 pub mod store;
 pub mod subscriptions;

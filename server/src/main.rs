@@ -78,6 +78,12 @@ struct ServeArgs {
     /// Sync interval for --fsync interval.
     #[arg(long, env = "DURASTREAM_FSYNC_INTERVAL_MS", default_value_t = 100)]
     fsync_interval_ms: u64,
+    /// Size of a write-ahead log segment: past it the log rotates and a checkpoint writes
+    /// stream data and the catalog durably, then trims the log. Smaller segments mean
+    /// shorter restarts and more frequent checkpoints.
+    #[arg(long, env = "DURASTREAM_WAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    wal_segment_bytes: u64,
     /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
@@ -116,6 +122,7 @@ impl ServeArgs {
                 }
                 Fsync::Never => FsyncPolicy::Never,
             },
+            wal_segment_bytes: self.wal_segment_bytes,
             test_faults: self.test_faults,
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::{faults::Faults, handle, App};
-use crate::store::{file::FileEngine, Engine, MemoryEngine, Store};
+use crate::store::file::{self, FileEngine, FileOptions};
+use crate::store::{Engine, MemoryEngine, Store};
 use crate::subscriptions::Subscriptions;
 
 /// A running server.
@@ -29,7 +30,12 @@ fn open_store(config: &Config) -> io::Result<Store> {
     match &config.data_dir {
         None => Ok(Store::open(Arc::new(MemoryEngine), Vec::new(), 1)),
         Some(dir) => {
-            let (engine, rec) = FileEngine::open(dir, config.fsync)?;
+            let opts = FileOptions {
+                fsync: config.fsync,
+                segment_bytes: config.wal_segment_bytes,
+                open_files: file::open_files_for(crate::limits::nofile()),
+            };
+            let (engine, rec) = FileEngine::open(dir, opts)?;
             tracing::info!(streams = rec.streams.len(), "recovered {}", engine.describe());
             Ok(Store::open(Arc::new(engine), rec.streams, rec.next_id))
         }
@@ -39,6 +45,9 @@ fn open_store(config: &Config) -> io::Result<Store> {
 impl Server {
     /// Opens storage, binds, and starts serving in the background.
     pub async fn start(config: Config) -> io::Result<Server> {
+        let nofile = crate::limits::raise_nofile();
+        tracing::debug!(nofile, "file descriptor limit");
+        file::faults::setup();
         let cfg = config.clone();
         let (store, subscriptions) = tokio::task::spawn_blocking(move || {
             let store = Arc::new(open_store(&cfg)?);

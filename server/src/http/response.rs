@@ -94,7 +94,13 @@ pub fn store_error(e: &StoreError) -> Reply {
         StoreError::SequenceGap { expected, received } => error(StatusCode::CONFLICT, msg)
             .header(h::PRODUCER_EXPECTED_SEQ, expected.to_string())
             .header(h::PRODUCER_RECEIVED_SEQ, received.to_string()),
-        StoreError::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, msg),
+        // Writes stop until a restart (which a supervisor does); reads keep working.
+        StoreError::Unavailable => {
+            error(StatusCode::SERVICE_UNAVAILABLE, msg).header("retry-after", "5")
+        }
+        StoreError::Busy(_) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, msg).header("retry-after", "1")
+        }
         StoreError::Io(_) => {
             tracing::error!("{msg}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal storage error")

@@ -79,6 +79,8 @@ pub trait Data: Send + Sync {
     fn write_at(&self, at: u64, buf: &[u8]) -> io::Result<()>;
     /// Reads `len` bytes at `at`; the range was written before.
     fn read_at(&self, at: u64, len: usize) -> io::Result<Bytes>;
+    /// Drops buffered bytes of a removed stream and stops further writes.
+    fn discard(&self) {}
 }
 
 /// A stream's durable state as a checkpoint stores it and recovery returns it.
@@ -120,6 +122,9 @@ pub trait Engine: Send + Sync + 'static {
     ) -> io::Result<()>;
     /// Stops the log writer after a final sync, for a clean shutdown.
     fn shutdown(&self) -> io::Result<()>;
+    /// Stops like a killed process: background threads end, buffered bytes are dropped.
+    #[cfg(test)]
+    fn halt(&self) {}
     /// A short description for logs: engine and durability policy.
     fn describe(&self) -> String;
 }

@@ -22,6 +22,9 @@ pub enum StoreError {
     SequenceGap { expected: u64, received: u64 },
     #[error("storage failed earlier; the server refuses writes until restarted")]
     Unavailable,
+    /// Storage cannot take more bytes right now (e.g. a full disk); retrying later may work.
+    #[error("{0}")]
+    Busy(String),
     #[error("storage error: {0}")]
     Io(#[from] io::Error),
 }
@@ -33,5 +36,14 @@ impl StoreError {
 
     pub fn conflict(msg: impl Into<String>) -> StoreError {
         StoreError::Conflict(msg.into())
+    }
+
+    /// Maps an error from writing stream data: back-pressure becomes [`StoreError::Busy`].
+    pub fn from_data(e: io::Error) -> StoreError {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            StoreError::Busy(e.to_string())
+        } else {
+            StoreError::Io(e)
+        }
     }
 }

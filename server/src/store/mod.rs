@@ -318,7 +318,7 @@ impl Store {
         };
         let handle = self.engine.data(id)?;
         if !data.is_empty() {
-            handle.write_at(0, &data)?;
+            handle.write_at(0, &data).map_err(StoreError::from_data)?;
         }
         let state =
             State { tail: base + data.len() as u64, closed: req.closed, ..State::default() };
@@ -451,7 +451,10 @@ impl Store {
             }
             let pos = st.tail;
             if !data.is_empty() {
-                stream.data.write_at(pos - stream.meta.base, &data)?;
+                stream
+                    .data
+                    .write_at(pos - stream.meta.base, &data)
+                    .map_err(StoreError::from_data)?;
             }
             st.tail += data.len() as u64;
             if req.close {
@@ -523,6 +526,7 @@ impl Store {
         tokio::spawn(async move {
             if commit.await.is_ok() {
                 for s in removed {
+                    s.data.discard();
                     engine.remove(s.id);
                 }
             }
@@ -534,6 +538,7 @@ impl Store {
 
     fn finish_removal(&self, removed: Vec<Arc<Stream>>) {
         for s in removed {
+            s.data.discard();
             self.engine.remove(s.id);
         }
     }
@@ -676,5 +681,9 @@ fn fork_point(src: &Stream, f: &ForkRequest) -> Result<u64, StoreError> {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::file::{wal, FileEngine};
+use super::file::{wal, FileEngine, FileOptions};
 use super::*;
-use crate::config::FsyncPolicy;
 
 fn open(dir: &Path) -> Arc<Store> {
-    let (engine, rec) = FileEngine::open(dir, FsyncPolicy::Always).expect("open engine");
+    let (engine, rec) = FileEngine::open(dir, FileOptions::default()).expect("open engine");
     Arc::new(Store::open(Arc::new(engine), rec.streams, rec.next_id))
 }
 
@@ -244,6 +243,6 @@ async fn expiry_survives_restart() {
 async fn second_process_cannot_open_the_same_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _store = open(dir.path());
-    let err = FileEngine::open(dir.path(), FsyncPolicy::Always).err().expect("must refuse");
+    let err = FileEngine::open(dir.path(), FileOptions::default()).err().expect("must refuse");
     assert!(err.to_string().contains("in use"), "{err}");
 }

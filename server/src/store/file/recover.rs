@@ -1,9 +1,9 @@
 //! Start-up recovery: load the last checkpoint, replay the log after it, cut torn tails.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use super::catalog::{self, Catalog};
 use super::codec::{self, Decoded};
@@ -28,7 +28,8 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
     let segments = wal::list_segments(&layout.wal)?;
     let last = segments.last().copied();
     let mut touched = Vec::new();
-    for &n in &segments {
+    let mut files = DataFiles::new(layout);
+    'replay: for (i, &n) in segments.iter().enumerate() {
         let path = wal::segment_path(&layout.wal, n);
         if n < catalog.wal_from {
             continue;
@@ -38,21 +39,23 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
         while at < buf.len() {
             match codec::decode(&buf[at..]) {
                 Decoded::Record(r, used) => {
-                    apply(layout, &mut streams, &mut next_id, r, &mut touched)?;
+                    apply(&mut files, &mut streams, &mut next_id, r, &mut touched)?;
                     at += used;
                 }
-                Decoded::Incomplete | Decoded::Corrupt(_) if Some(n) == last => {
-                    tracing::warn!(segment = n, at, len = buf.len(), "cutting torn log tail");
-                    let f = OpenOptions::new().write(true).open(&path)?;
-                    f.set_len(at as u64)?;
-                    f.sync_all()?;
-                    break;
-                }
                 Decoded::Incomplete | Decoded::Corrupt(_) => {
+                    // A torn tail: the log ends here when no later segment holds a record
+                    // (a writer that failed leaves nothing after its torn group).
+                    if !later_records(layout, &segments[i + 1..])? {
+                        tracing::warn!(segment = n, at, len = buf.len(), "cutting torn log tail");
+                        let f = OpenOptions::new().write(true).open(&path)?;
+                        f.set_len(at as u64)?;
+                        f.sync_all()?;
+                        break 'replay;
+                    }
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
-                            "log segment {} is corrupt at byte {at} and is not the last one",
+                            "log segment {} is corrupt at byte {at} and records follow it",
                             path.display()
                         ),
                     ));
@@ -60,23 +63,31 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
             }
         }
     }
+    drop(files);
     // Cut every data file back to its stream's durable tail: bytes past it were never
     // acknowledged. Files of streams that no longer exist go.
     for s in streams.values_mut() {
         let path = layout.data_path(s.id);
         let want = s.tail - s.meta.base;
-        let f =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(super::data::FILE_MODE)
+            .open(&path)?;
         let have = f.metadata()?.len();
         if have > want {
             f.set_len(want)?;
             touched.push(s.id);
         } else if have < want {
+            // Every byte the log still held was written back above; a shorter file means
+            // the disk lost bytes that a checkpoint had synced. Keep what exists.
             tracing::error!(
                 id = s.id,
                 have,
                 want,
-                "stream data is shorter than its log; keeping what exists"
+                "stream data is shorter than its checkpoint; the disk lost synced bytes"
             );
             s.tail = s.meta.base + have;
         }
@@ -111,8 +122,66 @@ pub fn recover(layout: &Layout) -> io::Result<Recovery> {
     Ok(Recovery { streams: list, next_id, next_segment })
 }
 
+/// True when any of `segments` starts with a whole record.
+fn later_records(layout: &Layout, segments: &[u64]) -> io::Result<bool> {
+    for &n in segments {
+        let buf = fs::read(wal::segment_path(&layout.wal, n))?;
+        if matches!(codec::decode(&buf), Decoded::Record(..)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Data files written during replay, each opened once (a few at a time).
+struct DataFiles<'a> {
+    layout: &'a Layout,
+    open: HashMap<u64, File>,
+}
+
+/// Most data files replay keeps open.
+const REPLAY_OPEN: usize = 64;
+
+impl<'a> DataFiles<'a> {
+    fn new(layout: &'a Layout) -> DataFiles<'a> {
+        DataFiles { layout, open: HashMap::new() }
+    }
+
+    fn write(&mut self, id: u64, at: u64, data: &[u8]) -> io::Result<()> {
+        if !self.open.contains_key(&id) {
+            if self.open.len() >= REPLAY_OPEN {
+                self.open.clear();
+            }
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(super::data::FILE_MODE)
+                .open(self.layout.data_path(id))?;
+            self.open.insert(id, f);
+        }
+        if !data.is_empty() {
+            if let Some(f) = self.open.get(&id) {
+                f.write_all_at(data, at)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, id: u64) -> io::Result<()> {
+        self.open.remove(&id);
+        match fs::remove_file(self.layout.data_path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Applies one logged record. Bytes are written back even when the checkpoint already
+/// counts them: the log holds them until their file was synced, so replay never trusts
+/// a data file for bytes the log still has.
 fn apply(
-    layout: &Layout,
+    files: &mut DataFiles,
     streams: &mut HashMap<u64, StreamImage>,
     next_id: &mut u64,
     record: Record,
@@ -122,9 +191,11 @@ fn apply(
         Record::Create { id, meta, data, closed } => {
             *next_id = (*next_id).max(id + 1);
             if streams.contains_key(&id) {
+                files.write(id, 0, &data)?;
+                touched.push(id);
                 return Ok(());
             }
-            write_data(layout, id, 0, &data)?;
+            files.write(id, 0, &data)?;
             touched.push(id);
             let img = StreamImage {
                 id,
@@ -141,8 +212,16 @@ fn apply(
         }
         Record::Append { id, pos, data, closed, producer, stream_seq, at_ms } => {
             let Some(s) = streams.get_mut(&id) else { return Ok(()) };
-            if s.closed || pos < s.tail {
-                return Ok(()); // already part of the checkpoint
+            if pos < s.tail {
+                // Already counted by the checkpoint: make sure the file has the bytes.
+                if pos + data.len() as u64 <= s.tail {
+                    files.write(id, pos - s.meta.base, &data)?;
+                    touched.push(id);
+                }
+                return Ok(());
+            }
+            if s.closed {
+                return Ok(());
             }
             if pos > s.tail {
                 return Err(io::Error::new(
@@ -150,7 +229,7 @@ fn apply(
                     format!("log leaves a hole in stream {id}: record at {pos}, tail {}", s.tail),
                 ));
             }
-            write_data(layout, id, pos - s.meta.base, &data)?;
+            files.write(id, pos - s.meta.base, &data)?;
             touched.push(id);
             s.tail += data.len() as u64;
             s.last_access_ms = s.last_access_ms.max(at_ms);
@@ -172,10 +251,7 @@ fn apply(
         }
         Record::Delete { id } => {
             streams.remove(&id);
-            match fs::remove_file(layout.data_path(id)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+            files.remove(id)?;
         }
     }
     Ok(())
@@ -186,13 +262,4 @@ fn set_producer(list: &mut Vec<ProducerStamp>, p: ProducerStamp) {
         Some(q) => *q = p,
         None => list.push(p),
     }
-}
-
-fn write_data(layout: &Layout, id: u64, at: u64, data: &[u8]) -> io::Result<()> {
-    let f =
-        OpenOptions::new().write(true).create(true).truncate(false).open(layout.data_path(id))?;
-    if !data.is_empty() {
-        f.write_all_at(data, at)?;
-    }
-    Ok(())
 }

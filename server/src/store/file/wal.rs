@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::data::FILE_MODE;
+use super::faults;
 use crate::config::FsyncPolicy;
 
-/// Start a new segment past this size.
+/// By default a new segment starts past this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Most bytes written in one group.
 const GROUP_BYTES: usize = 8 * 1024 * 1024;
@@ -58,8 +60,14 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Wal {
-    /// Starts the writer on a new segment `first` in `dir`.
-    pub fn start(dir: PathBuf, first: u64, policy: FsyncPolicy) -> io::Result<Wal> {
+    /// Starts the writer on a new segment `first` in `dir`; it rotates to a new segment
+    /// once one holds `segment_bytes`.
+    pub fn start(
+        dir: PathBuf,
+        first: u64,
+        policy: FsyncPolicy,
+        segment_bytes: u64,
+    ) -> io::Result<Wal> {
         let file = create_segment(&dir, first)?;
         let shared =
             Arc::new(Shared { checkpoint_due: AtomicBool::new(false), bytes: AtomicU64::new(0) });
@@ -69,6 +77,7 @@ impl Wal {
             seg: first,
             file,
             seg_bytes: 0,
+            segment_bytes,
             policy,
             shared: shared.clone(),
             failed: None,
@@ -123,7 +132,9 @@ impl Wal {
 }
 
 fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
-    let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, n))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        OpenOptions::new().create(true).append(true).mode(FILE_MODE).open(segment_path(dir, n))?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -132,7 +143,9 @@ struct Writer {
     dir: PathBuf,
     seg: u64,
     file: File,
+    /// Bytes of whole groups in the current segment (everything before is intact).
     seg_bytes: u64,
+    segment_bytes: u64,
     policy: FsyncPolicy,
     shared: Arc<Shared>,
     failed: Option<(io::ErrorKind, String)>,
@@ -202,7 +215,7 @@ impl Writer {
                     Err(e) => Err(copy_err(e)),
                 });
             }
-            if self.seg_bytes >= SEGMENT_BYTES && self.failed.is_none() {
+            if self.seg_bytes >= self.segment_bytes && self.failed.is_none() {
                 if let Err(e) = self.next_segment() {
                     self.fail(&e);
                 }
@@ -210,9 +223,17 @@ impl Writer {
             }
             match control {
                 Some(Job::Rotate(r)) => {
-                    let res = match self.next_segment() {
-                        Ok(()) => Ok(self.seg),
-                        Err(e) => Err(e),
+                    // A failed log never rotates: the segment after a torn one would
+                    // look like corruption in the middle of the log.
+                    let res = match &self.failed {
+                        Some(e) => Err(copy_err(e)),
+                        None => {
+                            let res = self.next_segment().map(|()| self.seg);
+                            if let Err(e) = &res {
+                                self.fail(e);
+                            }
+                            res
+                        }
                     };
                     let _ = r.send(res);
                 }
@@ -237,9 +258,11 @@ impl Writer {
         }
         let res = (|| {
             if !buf.is_empty() {
+                faults::io("wal-write")?;
                 self.file.write_all(buf)?;
             }
             if sync {
+                faults::io("wal-sync")?;
                 self.file.sync_data()?;
             }
             Ok::<(), io::Error>(())
@@ -251,6 +274,11 @@ impl Writer {
                 Ok(())
             }
             Err(e) => {
+                // None of this group is acknowledged: cut it off so that a restart does not
+                // bring back records that were answered with an error.
+                if let Err(cut) = self.file.set_len(self.seg_bytes) {
+                    tracing::error!("cannot cut the failed group off the log: {cut}");
+                }
                 self.fail(&e);
                 Err((e.kind(), e.to_string()))
             }
@@ -258,8 +286,11 @@ impl Writer {
     }
 
     fn next_segment(&mut self) -> io::Result<()> {
+        faults::io("wal-sync")?;
         self.file.sync_data()?;
+        faults::crash("rotate-before-create");
         self.file = create_segment(&self.dir, self.seg + 1)?;
+        faults::crash("rotate-after-create");
         self.seg += 1;
         self.seg_bytes = 0;
         Ok(())
