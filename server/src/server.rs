@@ -157,18 +157,30 @@ async fn serve(
 async fn maintain(store: Arc<Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
+    // After a failed checkpoint (the log keeps everything), wait longer before the next.
+    let mut backoff = 1u64;
+    let mut next_checkpoint = 0u64;
     loop {
         tick.tick().await;
         n += 1;
         if n.is_multiple_of(5) {
             store.sweep_expired();
         }
-        if store.engine().checkpoint_due() {
+        if n >= next_checkpoint && store.engine().checkpoint_due() {
             let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.checkpoint()).await {
-                Ok(Err(e)) => tracing::error!("checkpoint failed: {e}"),
-                Err(e) => tracing::error!("checkpoint task failed: {e}"),
-                Ok(Ok(())) => tracing::debug!("checkpoint written"),
+            let res = tokio::task::spawn_blocking(move || s.checkpoint())
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)));
+            match res {
+                Ok(()) => {
+                    tracing::debug!("checkpoint written");
+                    backoff = 1;
+                }
+                Err(e) => {
+                    tracing::error!("checkpoint failed (the log keeps every write): {e}");
+                    next_checkpoint = n + backoff;
+                    backoff = (backoff * 2).min(60);
+                }
             }
         }
     }

@@ -88,7 +88,7 @@ class Producer(threading.Thread):
     def run(self):
         seq = 0
         while seq < self.count and not self.stop.is_set():
-            record = f"{self.name}:{seq}\n".encode()
+            record = f"{self.name}:{seq}:{getattr(self, 'pad', '')}\n".encode()
             headers = {
                 "Content-Type": "text/plain",
                 "Producer-Id": self.name,

@@ -1,6 +1,6 @@
 //! The checkpoint catalog: every stream's state at a checkpoint, replaced atomically.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -38,9 +38,16 @@ pub fn load(root: &Path) -> io::Result<Option<Catalog>> {
 
 /// Replaces the catalog durably: temporary file, fsync, rename, fsync of the directory.
 pub fn store(root: &Path, catalog: &Catalog) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = root.join(TMP);
     let bytes = serde_json::to_vec(catalog).map_err(io::Error::other)?;
-    let mut f = File::create(&tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(super::data::FILE_MODE)
+        .open(&tmp)?;
+    super::faults::io("catalog-write")?;
     f.write_all(&bytes)?;
     f.sync_all()?;
     drop(f);

@@ -149,6 +149,41 @@ impl FileEngine {
         self.poisoned.store(true, Ordering::SeqCst);
     }
 
+    fn write_checkpoint(
+        &self,
+        token: u64,
+        next_id: u64,
+        streams: Vec<StreamImage>,
+    ) -> io::Result<()> {
+        self.check_poisoned()?;
+        // Every record the images reflect was submitted before this barrier.
+        self.wal
+            .barrier()
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
+        // A failed write keeps its bytes buffered: the checkpoint waits for the next try.
+        self.files.flush_all()?;
+        if let Err(e) =
+            self.files.sync_files().and_then(|()| wal::sync_dir(&self.files.layout().data))
+        {
+            self.poison(&e);
+            return Err(e);
+        }
+        // Only now, with every byte of the images durable in its file, may the log go.
+        let layout = self.files.layout();
+        faults::crash("checkpoint-before-catalog");
+        catalog::store(&layout.root, &Catalog { version: 1, next_id, wal_from: token, streams })?;
+        faults::crash("checkpoint-after-catalog");
+        for n in wal::list_segments(&layout.wal)? {
+            if n < token {
+                fs::remove_file(wal::segment_path(&layout.wal, n))?;
+            }
+        }
+        wal::sync_dir(&layout.wal)?;
+        faults::crash("checkpoint-after-trim");
+        Ok(())
+    }
+
     fn check_poisoned(&self) -> io::Result<()> {
         if self.poisoned.load(Ordering::SeqCst) {
             Err(io::Error::other("a stream data file failed to sync; restart the server"))
@@ -208,33 +243,12 @@ impl Engine for FileEngine {
         next_id: u64,
         streams: Vec<StreamImage>,
     ) -> io::Result<()> {
-        self.check_poisoned()?;
-        // Every record the images reflect was submitted before this barrier.
-        self.wal
-            .barrier()
-            .blocking_recv()
-            .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
-        // A failed write keeps its bytes buffered: the checkpoint waits for the next try.
-        self.files.flush_all()?;
-        if let Err(e) =
-            self.files.sync_files().and_then(|()| wal::sync_dir(&self.files.layout().data))
-        {
-            self.poison(&e);
-            return Err(e);
+        let res = self.write_checkpoint(token, next_id, streams);
+        if res.is_err() {
+            // The log keeps everything; try again later.
+            self.wal.shared().checkpoint_due.store(true, Ordering::SeqCst);
         }
-        // Only now, with every byte of the images durable in its file, may the log go.
-        let layout = self.files.layout();
-        faults::crash("checkpoint-before-catalog");
-        catalog::store(&layout.root, &Catalog { version: 1, next_id, wal_from: token, streams })?;
-        faults::crash("checkpoint-after-catalog");
-        for n in wal::list_segments(&layout.wal)? {
-            if n < token {
-                fs::remove_file(wal::segment_path(&layout.wal, n))?;
-            }
-        }
-        wal::sync_dir(&layout.wal)?;
-        faults::crash("checkpoint-after-trim");
-        Ok(())
+        res
     }
 
     fn shutdown(&self) -> io::Result<()> {
