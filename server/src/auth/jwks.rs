@@ -88,7 +88,7 @@ impl Jwks {
             }
         }
         self.cached(kid, family)?.ok_or_else(|| match kid {
-            Some(kid) => AuthError::invalid(format!("no key with kid {kid:?} in the JWKS")),
+            Some(_) => AuthError::invalid("the token's kid is not in the JWKS"),
             None => AuthError::invalid("no JWKS key for this token's algorithm"),
         })
     }
