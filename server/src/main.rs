@@ -223,6 +223,7 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Command::Serve(args) => match args.config() {
             Ok(config) => {
+                durastream_server::auth::warn_if_open(&config);
                 runtime.block_on(durastream_server::run(config)).map_err(|e| e.to_string())
             }
             Err(e) => Err(e),

@@ -174,6 +174,17 @@ impl AuthConfig {
     }
 }
 
+/// Logs a warning when a server reachable beyond loopback has no access control.
+pub fn warn_if_open(config: &crate::Config) {
+    if config.auth.is_none() && !config.bind.ip().is_loopback() {
+        tracing::warn!(
+            "no access control: anyone who reaches {} can read, write and delete every stream \
+             (see --auth-token-file and --auth-jwt-*)",
+            config.bind
+        );
+    }
+}
+
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
@@ -219,6 +230,11 @@ impl Auth {
                     .into(),
             ));
         }
+        tracing::info!(
+            "access control on: {} static token grants, JWT {}",
+            config.static_tokens.len(),
+            if jwt.is_some() { "accepted" } else { "not accepted" }
+        );
         Ok(Auth { statics, jwt })
     }
 
