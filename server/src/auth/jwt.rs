@@ -25,7 +25,9 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// A verification key and the algorithms it may verify.
 #[derive(Clone)]
 pub struct Key {
+    /// The key material.
     pub decoding: DecodingKey,
+    /// The only algorithms this key verifies (fixed by its type, never by the token).
     pub algorithms: Vec<Algorithm>,
 }
 

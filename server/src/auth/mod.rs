@@ -4,8 +4,8 @@
 //!
 //! Off unless [`Config::auth`](crate::Config::auth) is set. Tokens are either static (a table of
 //! `<token> <permission> <path>` lines, compared in constant time) or JWTs verified with an
-//! HMAC secret, a PEM public key, or keys from a JWKS URL (see [`jwt`] for the claim). Which
-//! permission each request needs is in [`need`].
+//! HMAC secret, a PEM public key, or keys from a JWKS URL (`jwt.rs` shows the claim). Which
+//! permission each request needs is in `need.rs`.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -22,8 +22,8 @@
 pub mod cors;
 pub mod grants;
 mod jwks;
-pub mod jwt;
-pub mod need;
+mod jwt;
+mod need;
 
 use std::fmt;
 use std::io;
