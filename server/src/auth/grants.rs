@@ -57,7 +57,8 @@ impl PathPrefix {
         if decoded.split('/').any(|seg| seg == "." || seg == "..") {
             return Err(format!("grant path {raw:?} has a . or .. segment"));
         }
-        Ok(PathPrefix(decoded.trim_end_matches('/').to_string()))
+        // One trailing `/` is dropped (`/chat/` is `/chat`); `//` stays a distinct segment.
+        Ok(PathPrefix(decoded.strip_suffix('/').unwrap_or(&decoded).to_string()))
     }
 
     /// True when `path` (decoded, relative to the stream prefix) is this prefix or below it.
@@ -199,6 +200,8 @@ mod tests {
         assert_eq!(prefix("/chat/"), chat);
         assert!(prefix("/").covers("/anything/at/all"));
         assert!(prefix("/a%20b").covers("/a b/c"));
+        assert!(!prefix("//").covers("/chat"), "an empty segment is not the root");
+        assert!(prefix("//").covers("//x"));
     }
 
     #[test]
