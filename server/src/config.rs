@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::{AuthConfig, CorsOrigins};
+
 /// When the write-ahead log is synced to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -64,6 +66,10 @@ pub struct Config {
     /// Public base URL (`https://host[:port]`) for the callback and JWKS URLs the server
     /// hands out; without it they are built from the creating request's `Host`.
     pub public_url: Option<String>,
+    /// Token authentication; `None` (the default) lets every client do everything.
+    pub auth: Option<AuthConfig>,
+    /// Browser origins allowed by CORS; `Any` (`*`, the default) is for local development.
+    pub cors_origins: CorsOrigins,
 }
 
 impl Config {
@@ -83,12 +89,24 @@ impl Config {
             webhooks: false,
             allow_localhost_webhooks: false,
             public_url: None,
+            auth: None,
+            cors_origins: CorsOrigins::Any,
         }
     }
 
     /// A file-backed server storing into `dir`.
     pub fn file(dir: impl Into<PathBuf>) -> Config {
         Config { data_dir: Some(dir.into()), ..Config::memory() }
+    }
+
+    /// The same configuration with token authentication turned on.
+    pub fn with_auth(self, auth: AuthConfig) -> Config {
+        Config { auth: Some(auth), ..self }
+    }
+
+    /// The same configuration allowing only these browser origins.
+    pub fn with_cors_origins(self, cors_origins: CorsOrigins) -> Config {
+        Config { cors_origins, ..self }
     }
 
     /// The prefix normalised: no trailing slash, empty for the root.

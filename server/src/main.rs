@@ -9,6 +9,7 @@ mod bench;
 mod cli_client;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use durastream_server::auth::{AuthConfig, CorsOrigins};
 use durastream_server::{Config, FsyncPolicy};
 
 #[derive(Parser)]
@@ -104,11 +105,46 @@ struct ServeArgs {
     /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
+    /// a comma-separated list like https://app.example.com,http://localhost:5173. Listed
+    /// origins are echoed with Vary: Origin; others get no CORS headers.
+    #[arg(long, env = "DURASTREAM_CORS_ORIGINS", default_value = "*")]
+    cors_origins: String,
+    /// Turns authentication on with static tokens from this file: one
+    /// "<token> read|write|admin <path>" per line (paths relative to --prefix; "/" for all).
+    #[arg(long, env = "DURASTREAM_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by this HMAC secret (HS256; at least 32
+    /// bytes; surrounding whitespace ignored).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_SECRET_FILE")]
+    auth_jwt_secret_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the private half of this PEM public key
+    /// (Ed25519 for EdDSA, RSA for RS256, EC P-256 for ES256).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_PUBLIC_KEY_FILE")]
+    auth_jwt_public_key_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the keys published at this JWKS URL.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_URL")]
+    auth_jwt_jwks_url: Option<String>,
+    /// Require this JWT issuer (`iss`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_ISSUER")]
+    auth_jwt_issuer: Option<String>,
+    /// Require this JWT audience (`aud`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_AUDIENCE")]
+    auth_jwt_audience: Option<String>,
+    /// Clock skew tolerated on JWT `exp` and `nbf`, in seconds.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_LEEWAY_SECS", default_value_t = 30)]
+    auth_jwt_leeway_secs: u64,
+    /// Refetch the JWKS at most this often when a token names an unknown `kid`.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    auth_jwt_jwks_min_refresh_secs: u64,
+    /// Refetch the JWKS when the cached keys are older than this (drops revoked keys).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MAX_AGE_SECS", default_value_t = 3600)]
+    auth_jwt_jwks_max_age_secs: u64,
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
-        Config {
+    fn config(&self) -> Result<Config, String> {
+        Ok(Config {
             bind: self.bind,
             data_dir: (!self.memory).then(|| self.data_dir.clone()),
             prefix: self.prefix.clone(),
@@ -127,8 +163,51 @@ impl ServeArgs {
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,
             public_url: self.public_url.clone(),
+            auth: self.auth().map_err(|e| e.to_string())?,
+            cors_origins: CorsOrigins::parse(&self.cors_origins)?,
             ..Config::memory()
+        })
+    }
+
+    /// The authentication settings; `None` when no token source is given.
+    fn auth(&self) -> std::io::Result<Option<AuthConfig>> {
+        let enabled = self.auth_token_file.is_some()
+            || self.auth_jwt_secret_file.is_some()
+            || self.auth_jwt_public_key_file.is_some()
+            || self.auth_jwt_jwks_url.is_some();
+        if !enabled {
+            if self.auth_jwt_issuer.is_some() || self.auth_jwt_audience.is_some() {
+                return Err(std::io::Error::other(
+                    "--auth-jwt-issuer and --auth-jwt-audience need a JWT key flag",
+                ));
+            }
+            return Ok(None);
         }
+        let mut auth = AuthConfig::new()
+            .with_leeway(Duration::from_secs(self.auth_jwt_leeway_secs))
+            .with_jwks_refresh(
+                Duration::from_secs(self.auth_jwt_jwks_min_refresh_secs),
+                Duration::from_secs(self.auth_jwt_jwks_max_age_secs),
+            );
+        if let Some(path) = &self.auth_token_file {
+            auth = auth.with_token_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_secret_file {
+            auth = auth.with_hs256_secret_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_public_key_file {
+            auth = auth.with_public_key_file(path)?;
+        }
+        if let Some(url) = &self.auth_jwt_jwks_url {
+            auth = auth.with_jwks_url(url);
+        }
+        if let Some(iss) = &self.auth_jwt_issuer {
+            auth = auth.with_issuer(iss);
+        }
+        if let Some(aud) = &self.auth_jwt_audience {
+            auth = auth.with_audience(aud);
+        }
+        Ok(Some(auth))
     }
 }
 
@@ -149,9 +228,13 @@ fn main() -> ExitCode {
         }
     };
     let result: Result<(), String> = match cli.command {
-        Command::Serve(args) => {
-            runtime.block_on(durastream_server::run(args.config())).map_err(|e| e.to_string())
-        }
+        Command::Serve(args) => match args.config() {
+            Ok(config) => {
+                durastream_server::auth::warn_if_open(&config);
+                runtime.block_on(durastream_server::run(config)).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        },
         Command::Bench(args) => {
             runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
         }

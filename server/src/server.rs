@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::{faults::Faults, handle, App};
 use crate::store::file::{self, FileEngine, FileOptions};
@@ -48,6 +49,7 @@ impl Server {
         let nofile = crate::limits::raise_nofile();
         tracing::debug!(nofile, "file descriptor limit");
         file::faults::setup();
+        let auth = config.auth.as_ref().map(Auth::build).transpose()?;
         let cfg = config.clone();
         let (store, subscriptions) = tokio::task::spawn_blocking(move || {
             let store = Arc::new(open_store(&cfg)?);
@@ -59,7 +61,7 @@ impl Server {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, store, subscriptions, config, stop_rx));
+        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, stop_rx));
         Ok(Server { addr, stop: Some(stop_tx), task })
     }
 
@@ -92,6 +94,7 @@ async fn serve(
     store: Arc<Store>,
     subscriptions: Arc<Subscriptions>,
     config: Config,
+    auth: Option<Auth>,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -102,6 +105,7 @@ async fn serve(
         subscriptions: subscriptions.clone(),
         config,
         faults,
+        auth,
         shutdown: shutdown_rx,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

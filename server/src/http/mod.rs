@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::watch;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 use crate::subscriptions::{routes as subscription_routes, Subscriptions};
@@ -29,13 +30,15 @@ pub struct App {
     pub subscriptions: Arc<Subscriptions>,
     pub config: Config,
     pub faults: Option<faults::Faults>,
+    /// Token checks, when authentication is on.
+    pub auth: Option<Auth>,
     /// Turns true when the server shuts down; live reads end.
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl App {
     /// Checks a request path and returns the stream key, or the error response.
-    fn stream_key(&self, raw: &str) -> Result<String, Reply> {
+    pub(crate) fn stream_key(&self, raw: &str) -> Result<String, Reply> {
         let prefix = self.config.prefix_path();
         let under_prefix =
             raw.strip_prefix(prefix).is_some_and(|r| r.starts_with('/') && r.len() > 1);
@@ -117,11 +120,17 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let expose = method == Method::GET || req.headers().contains_key(http::header::ORIGIN);
+    let cors = app.config.cors_origins.decide(req.headers());
     let finish = |reply: Reply| {
         let mut r = reply.build();
-        response::add_common(r.headers_mut(), expose);
+        response::add_common(r.headers_mut(), expose, &cors);
         r
     };
+    if let Some(auth) = &app.auth {
+        if let Err(denied) = auth.check(&app, &req).await {
+            return Ok(finish(denied));
+        }
+    }
     let mut fault = None;
     if let Some(f) = &app.faults {
         if path == faults::PATH {
