@@ -104,6 +104,42 @@ pub struct Subscriptions {
     notify: tokio::sync::Notify,
     io_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failed: AtomicBool,
+    max_subscriptions: usize,
+    max_links: usize,
+    /// When a pattern link was last skipped for the link cap (ms), to rate-limit the log.
+    last_link_warning: AtomicU64,
+}
+
+/// A subscription id's disk-write lock. Dropping it forgets the lock when nobody else holds
+/// it and the id names no subscription, so requests for unknown ids leave nothing behind.
+struct IoLock<'a> {
+    subs: &'a Subscriptions,
+    id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::ops::Deref for IoLock<'_> {
+    type Target = tokio::sync::Mutex<()>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.lock
+    }
+}
+
+impl Drop for IoLock<'_> {
+    fn drop(&mut self) {
+        if self.subs.registry.read().contains_key(&self.id) {
+            return;
+        }
+        let mut locks = self.subs.io_locks.lock();
+        // Two holders: the map and this guard.
+        if locks
+            .get(&self.id)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.lock) && Arc::strong_count(l) == 2)
+        {
+            locks.remove(&self.id);
+        }
+    }
 }
 
 /// Forwards store changes to the subscriptions (weakly: the store outlives nothing).
@@ -158,6 +194,9 @@ impl Subscriptions {
             notify: tokio::sync::Notify::new(),
             io_locks: Mutex::new(HashMap::new()),
             failed: AtomicBool::new(false),
+            max_subscriptions: config.max_subscriptions.max(1),
+            max_links: config.max_subscription_links.max(1),
+            last_link_warning: AtomicU64::new(0),
         });
         let all: Vec<(String, StreamNow)> = subs
             .store
@@ -271,8 +310,48 @@ impl Subscriptions {
         }
     }
 
-    fn io_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.io_locks.lock().entry(id.to_string()).or_default().clone()
+    fn io_lock(&self, id: &str) -> IoLock<'_> {
+        let lock = self.io_locks.lock().entry(id.to_string()).or_default().clone();
+        IoLock { subs: self, id: id.to_string(), lock }
+    }
+
+    /// Number of per-id write locks held in memory (for tests of the unknown-id leak).
+    #[cfg(test)]
+    fn io_lock_count(&self) -> usize {
+        self.io_locks.lock().len()
+    }
+
+    fn too_many_links(&self) -> SubError {
+        SubError::LimitExceeded {
+            what: "too many streams linked to one subscription",
+            limit: self.max_links,
+            flag: "max-subscription-links",
+        }
+    }
+
+    /// Whether `st` may gain a link to `rel` under the link cap.
+    fn link_allowed(&self, st: &SubState, rel: &str) -> bool {
+        st.links.len() < self.max_links || st.links.contains_key(rel)
+    }
+
+    /// Logs a skipped pattern link, at most once a minute.
+    fn warn_link_skipped(&self, id: &str, rel: &str) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let last = self.last_link_warning.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60_000
+            && self
+                .last_link_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                subscription = id,
+                stream = rel,
+                limit = self.max_links,
+                "pattern match not linked: the subscription has --max-subscription-links links \
+                 (further skips are logged once a minute)"
+            );
+        }
     }
 
     /// Writes the entry's state if it changed since the last write.
@@ -375,6 +454,12 @@ impl Subscriptions {
         let mut touched = Vec::new();
         for e in registry.values() {
             let mut slot = e.slot.lock();
+            if !slot.deleted && !self.link_allowed(&slot.state, rel) {
+                if slot.state.config.globs(rel) {
+                    self.warn_link_skipped(&e.id, rel);
+                }
+                continue;
+            }
             if !slot.deleted && slot.state.stream_created(rel, now) {
                 slot.touch();
                 self.index_add(&e.id, [rel.to_string()]);
@@ -420,6 +505,21 @@ impl Subscriptions {
             };
         }
         self.check_writable()?;
+        if self.registry.read().len() >= self.max_subscriptions {
+            return Err(SubError::LimitExceeded {
+                what: "too many subscriptions",
+                limit: self.max_subscriptions,
+                flag: "max-subscriptions",
+            });
+        }
+        if let Some(ws) = &cfg.wake_stream {
+            if self.store.get(&self.key_of(ws)).is_ok_and(|s| !s.is_json()) {
+                return Err(SubError::invalid(format!(
+                    "wake_stream {ws:?} is not a JSON stream: wake events are JSON messages, \
+                     so the wake stream must have content type application/json"
+                )));
+            }
+        }
         let explicit: Vec<(String, Option<StreamNow>)> =
             cfg.streams.iter().map(|p| (p.clone(), self.stream_now(p))).collect();
         let mut st = SubState::new(id.to_string(), cfg, self.origin(host), now_ms());
@@ -430,6 +530,9 @@ impl Subscriptions {
         }
         for (rel, now) in explicit {
             st.link_at_tail(&rel, now, true);
+        }
+        if st.links.len() > self.max_links {
+            return Err(self.too_many_links());
         }
         let entry = Entry::new(st);
         self.insert(entry.clone());
@@ -442,7 +545,7 @@ impl Subscriptions {
         {
             let mut slot = entry.slot.lock();
             for (rel, now) in &late {
-                if slot.state.stream_created(rel, *now) {
+                if self.link_allowed(&slot.state, rel) && slot.state.stream_created(rel, *now) {
                     slot.touch();
                 }
             }
@@ -507,12 +610,6 @@ impl Subscriptions {
             self.failed.store(true, Ordering::SeqCst);
             return Err(SubError::Io(e));
         }
-        drop(_held);
-        // Forget the id's lock unless someone else is already waiting on it.
-        let mut locks = self.io_locks.lock();
-        if locks.get(id).is_some_and(|l| Arc::strong_count(l) == 2) {
-            locks.remove(id);
-        }
         Ok(())
     }
 
@@ -533,6 +630,10 @@ impl Subscriptions {
             streams.into_iter().map(|p| (p.clone(), self.stream_now(&p))).collect();
         {
             let mut slot = entry.slot.lock();
+            let added = nows.iter().filter(|(p, _)| !slot.state.links.contains_key(p)).count();
+            if slot.state.links.len() + added > self.max_links {
+                return Err(self.too_many_links());
+            }
             for (p, now) in &nows {
                 slot.state.link_at_tail(p, *now, true);
             }
@@ -570,3 +671,7 @@ fn new_wake_id() -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("w_{hex}")
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod limits_tests;
