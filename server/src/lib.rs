@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod http;
+mod listen;
 mod server;
 pub mod store;
 pub mod subscriptions;

@@ -98,6 +98,30 @@ struct ServeArgs {
     /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Most client connections served at once; beyond it new connections wait (the server
+    /// stops accepting) while open ones keep working. Lowered at start to leave a quarter
+    /// of the open-file limit (at least 256 descriptors) to storage; the cap in force is
+    /// logged.
+    #[arg(long, env = "DURASTREAM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Longest wait for a request's headers; slower clients are disconnected.
+    #[arg(long, env = "DURASTREAM_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived; then 408 and the
+    /// connection closes.
+    #[arg(long, env = "DURASTREAM_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+    /// Request-body bytes held at once across all requests (raised to --max-body-bytes if
+    /// lower); a request that would pass it gets 503 with Retry-After.
+    #[arg(long, env = "DURASTREAM_MAX_INFLIGHT_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_inflight_body_bytes: usize,
+    /// Most subscriptions; creating another gets 409 LIMIT_EXCEEDED.
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    max_subscriptions: usize,
+    /// Most streams linked to one subscription; explicit links past it get 409
+    /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
+    max_subscription_links: usize,
 }
 
 impl ServeArgs {
@@ -120,6 +144,12 @@ impl ServeArgs {
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,
             public_url: self.public_url.clone(),
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            max_subscriptions: self.max_subscriptions,
+            max_subscription_links: self.max_subscription_links,
             ..Config::memory()
         }
     }

@@ -73,6 +73,12 @@ fn parse_create(
                 })?,
                 None => 0,
             };
+            if let (Some(at), Ok(src)) = (offset, app.store.get(&source_path)) {
+                let tail = src.visible().tail;
+                if at <= tail {
+                    super::read::check_boundary(&src, at, tail, "Stream-Fork-Offset")?;
+                }
+            }
             Some(ForkRequest { source_path, offset, sub_offset })
         }
     };
