@@ -50,6 +50,8 @@ impl Server {
         .map_err(io::Error::other)??;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        // The address in force (port 0 picked one): URLs built from it must name it.
+        let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, store, subscriptions, config, stop_rx));
         Ok(Server { addr, stop: Some(stop_tx), task })
