@@ -18,7 +18,10 @@ memory peak is its own) and checks:
 5. unknown-subscriptions: 9,000 requests to unknown subscription ids leave memory flat.
 
 Usage: tests/resources/resources_test.py [--bin PATH] [--only NAME ...] [--report]
---report prints the measurements without failing (used to measure an older binary).
+                                        [--legacy] [--nofile N]
+--report prints the measurements without failing; --legacy drops the flags an older binary
+does not know (both to measure a binary from before the bounds); --nofile sets the server's
+open-file limit in slow-bodies (default 4096).
 Prints `N passed, N failed` as its last line.
 """
 
@@ -54,10 +57,17 @@ def proc_kb(pid, field):
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
+NEW_FLAGS = ("--max-connections", "--body-read-timeout-ms", "--max-inflight-body-bytes")
+LEGACY = False
+
+
 class Server:
     """One server process on a fresh data directory."""
 
     def __init__(self, binary, args=(), nofile=None):
+        if LEGACY:
+            args = [a for i, a in enumerate(args)
+                    if a not in NEW_FLAGS and (i == 0 or args[i - 1] not in NEW_FLAGS)]
         self.dir = tempfile.mkdtemp(prefix="durastream-resources-")
         self.port = free_port()
         cmd = [binary, "serve", "--data-dir", os.path.join(self.dir, "data"),
@@ -160,8 +170,9 @@ def timed_requests(conn, name, n):
 
 
 class Checks:
-    def __init__(self, binary, report):
+    def __init__(self, binary, report, nofile):
         self.binary = binary
+        self.nofile = nofile
         self.report = report
         self.passed = 0
         self.failed = 0
@@ -187,7 +198,7 @@ class Checks:
 
     def slow_bodies(self):
         timeout_ms = 3000
-        srv = Server(self.binary, ["--body-read-timeout-ms", str(timeout_ms)], nofile=4096)
+        srv = Server(self.binary, ["--body-read-timeout-ms", str(timeout_ms)], nofile=self.nofile)
         try:
             good = srv.conn(timeout=10)
             create(good, "slow")
@@ -214,7 +225,7 @@ class Checks:
             srv.stop()
 
     def connection_cap(self):
-        timeout_ms = 2000
+        timeout_ms = 5000
         srv = Server(self.binary, ["--max-connections", "300",
                                    "--body-read-timeout-ms", str(timeout_ms)])
         try:
@@ -223,10 +234,6 @@ class Checks:
             create(existing, "good")
             socks = open_slow(srv.port, 400, "slow")
             time.sleep(0.3)
-            worst = timed_requests(existing, "good", 20)
-            self.expect("connection-cap", worst < 1.0,
-                        f"a connected client is served while 400 slow bodies fill a cap of "
-                        f"300: slowest of 20 append+read pairs {worst * 1000:.0f} ms")
             waiting = srv.conn(timeout=1.0)
             try:
                 request(waiting, "HEAD", f"{PREFIX}/good")
@@ -236,6 +243,10 @@ class Checks:
             waiting.close()
             self.expect("connection-cap", waited,
                         "a new client past the cap is not answered within 1 s (it waits)")
+            worst = timed_requests(existing, "good", 20)
+            self.expect("connection-cap", worst < 1.0,
+                        f"a connected client is served while 400 slow bodies fill a cap of "
+                        f"300: slowest of 20 append+read pairs {worst * 1000:.0f} ms")
             t = time.time()
             late = srv.conn(timeout=3 * timeout_ms / 1000 + 10)
             status, _, _ = request(late, "HEAD", f"{PREFIX}/good")
@@ -325,12 +336,14 @@ class Checks:
             size = len(body) / MB
             self.numbers["62MB JSON peak MB"] = round(peak)
             self.expect("json-array", status in (200, 204),
-                        f"a {size:.0f} MB array of {n:,} items appended ({status}) "
+                        f"a {size:.0f} MiB array of {n:,} items appended ({status}) "
                         f"in {elapsed:.1f} s")
-            bound = base + 3 * size
+            # Items of one digit are the worst case: stored as `1,\n`, the framed bytes are
+            # 1.5x the body, and storage copies them once more before they are durable.
+            bound = base + 3 * size + 16
             self.expect("json-array", peak <= bound,
-                        f"peak {peak:.0f} MB (baseline {base:.0f} MB) <= {bound:.0f} MB "
-                        f"= baseline + 3 x body")
+                        f"peak {peak:.1f} MB (baseline {base:.1f} MB) <= {bound:.0f} MB "
+                        f"= baseline + 3 x body + 16 MB allocator slack")
             status, headers, _ = request(c, "HEAD", f"{PREFIX}/j")
             self.expect("json-array", status == 200 and headers.get("stream-next-offset"),
                         "the stream is readable afterwards")
@@ -348,7 +361,8 @@ class Checks:
             t = time.time()
             seen = {}
             for i in range(9000):
-                sid = f"unknown-{i}-" + "x" * 100
+                # Long ids, as an attacker would send: each leaked id used to keep its text.
+                sid = f"unknown-{i}-" + "x" * 16000
                 if i % 3 == 0:
                     st, _, _ = request(c, "POST", f"{PREFIX}/__ds/subscriptions/{sid}/streams",
                                        body=b'{"streams":["a"]}',
@@ -374,11 +388,15 @@ def main():
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "durastream"))
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--legacy", action="store_true")
+    ap.add_argument("--nofile", type=int, default=4096)
     args = ap.parse_args()
+    global LEGACY
+    LEGACY = args.legacy
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096 <= hard or (hard == resource.RLIM_INFINITY and soft < 4096):
         resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
-    checks = Checks(args.bin, args.report)
+    checks = Checks(args.bin, args.report, args.nofile)
     all_checks = [
         ("slow-bodies", checks.slow_bodies),
         ("connection-cap", checks.connection_cap),

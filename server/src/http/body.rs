@@ -26,7 +26,20 @@ pub struct BodyBudget {
 /// after the request that read it is done with it.
 pub struct ReadBody {
     pub bytes: Bytes,
-    _held: Option<OwnedSemaphorePermit>,
+    share: Share,
+}
+
+/// A share of the in-flight budget, returned when dropped.
+pub struct Share {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl ReadBody {
+    /// Splits the bytes from their budget share, so that the bytes can be handed on (and
+    /// freed by whoever owns them last) while the caller keeps the share until it is done.
+    pub fn into_parts(self) -> (Bytes, Share) {
+        (self.bytes, self.share)
+    }
 }
 
 impl BodyBudget {
@@ -113,7 +126,7 @@ async fn read_inner(
         return Err(too_large());
     }
     if body.is_end_stream() {
-        return Ok(ReadBody { bytes: Bytes::new(), _held: None });
+        return Ok(ReadBody { bytes: Bytes::new(), share: Share { _permit: None } });
     }
     let mut held = None;
     // A declared length is taken from the budget before any byte is read; a chunked body
@@ -148,5 +161,5 @@ async fn read_inner(
         buf.extend_from_slice(&data);
     }
     let bytes = first.unwrap_or_else(|| buf.freeze());
-    Ok(ReadBody { bytes, _held: held })
+    Ok(ReadBody { bytes, share: Share { _permit: held } })
 }

@@ -215,11 +215,18 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
         Method::GET => read::get(app, &key, query.as_deref(), headers).await,
         Method::HEAD => read::head(app, &key),
         Method::PUT => match read_body(app, body, headers).await {
-            Ok(b) => write::create(app, &key, headers, b.bytes.clone()).await,
+            Ok(b) => {
+                // The store gets the only reference, so it can free the body once framed.
+                let (bytes, _share) = b.into_parts();
+                write::create(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::POST => match read_body(app, body, headers).await {
-            Ok(b) => write::append(app, &key, headers, b.bytes.clone()).await,
+            Ok(b) => {
+                let (bytes, _share) = b.into_parts();
+                write::append(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::DELETE => write::delete(app, &key).await,

@@ -339,7 +339,7 @@ impl Store {
     pub async fn append(
         &self,
         stream: &Arc<Stream>,
-        req: AppendRequest,
+        mut req: AppendRequest,
     ) -> Result<Appended, StoreError> {
         self.check_writable()?;
         let now = now_ms();
@@ -352,6 +352,10 @@ impl Store {
         } else {
             Ok(req.body.clone())
         };
+        // Keep the framed bytes only: the raw JSON body is freed before storage copies them.
+        if let (true, Ok(f)) = (stream.is_json(), &framed) {
+            req.body = f.clone();
+        }
         let (out, commit) = {
             let mut st = stream.state.lock();
             if st.removed {
