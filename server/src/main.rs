@@ -82,8 +82,8 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
     /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
-    /// chosen by any client that can create a subscription. Only https URLs to public
-    /// addresses are accepted (private, loopback, link-local and cloud metadata addresses
+    /// chosen by any client that can create a subscription. Only https URLs on port 443 to
+    /// public addresses are accepted (private, loopback, link-local and cloud metadata addresses
     /// are refused, also after DNS resolution; redirects are not followed), but put
     /// subscription creation behind authentication on shared deployments. Pull-wake
     /// subscriptions are always available.
@@ -94,8 +94,9 @@ struct ServeArgs {
     /// server call services on its own loopback interface; never use it on a reachable server.
     #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
     allow_localhost_webhooks: bool,
-    /// Public base URL of this server (e.g. https://streams.example.com) used in webhook
-    /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
+    /// Public base URL of this server (e.g. https://streams.example.com) used in Location,
+    /// webhook callback URLs and the JWKS URL; default: http:// and the request's Host when
+    /// it is a plain host name or address (else the bound address).
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
     /// Most client connections served at once; beyond it new connections wait (the server
