@@ -212,11 +212,14 @@ mod tests {
         let body = br#" [ {"a":[1,{"b":"],}"}]} , "x\"]," ,[[]], 3 ] "#;
         let (b, n) = frame_messages(body, false).expect("valid");
         assert_eq!(n, 4);
-        assert_eq!(b, br#"{"a":[1,{"b":"],}"}]},
+        assert_eq!(
+            b,
+            br#"{"a":[1,{"b":"],}"}]},
 "x\"],",
 [[]],
 3,
-"#);
+"#
+        );
         let (b, n) = frame_messages(b"[\r\n1\r\n,\n2]", false).expect("valid");
         assert_eq!((b.as_slice(), n), (&b"1,\n2,\n"[..], 2));
         assert!(matches!(frame_messages(b"[1,]", false), Err(JsonError::Invalid(_))));

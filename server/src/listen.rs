@@ -52,7 +52,7 @@ impl AcceptBackoff {
 
     /// `accept` failed with `e`: logs if due and returns how long to wait before the next.
     pub fn failed(&mut self, e: &io::Error, now: Instant) -> Duration {
-        let due = self.last_warning.map_or(true, |t| now.duration_since(t) >= WARN_EVERY);
+        let due = !matches!(self.last_warning, Some(t) if now.duration_since(t) < WARN_EVERY);
         if due {
             let hint = if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
                 " (out of file descriptors: raise the open-file limit or lower --max-connections)"
