@@ -157,6 +157,9 @@ async fn bodies_past_the_inflight_budget_get_503_with_retry_after() {
     let answer = response(&mut other).await;
     assert_eq!(status(&answer), 503, "{answer}");
     assert_eq!(header(&answer, "retry-after"), Some("1"));
+    // The refused body was read and dropped: the connection stays usable.
+    other.write_all(b"HEAD /v1/stream/s HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("reuse");
+    assert_eq!(status(&response(&mut other).await), 200);
     // Chunked bodies are counted as they arrive.
     let chunked = "POST /v1/stream/s HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n\
                    Transfer-Encoding: chunked\r\n\r\n12c\r\n"

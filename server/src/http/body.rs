@@ -1,6 +1,8 @@
 //! Reading request bodies within the server's bounds: the per-request size limit (413), the
 //! body-read deadline (408, then the connection closes) and the cap on body bytes held
-//! across all requests at once (503 with `Retry-After`).
+//! across all requests at once (503 with `Retry-After`). A body refused by the budget is
+//! still read (and dropped, never held) so that a client that is sending it reads the 503
+//! instead of a reset connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::response::{error, Reply};
 
@@ -80,7 +83,6 @@ impl BodyBudget {
             ),
         )
         .header("retry-after", RETRY_AFTER_SECS)
-        .header("connection", "close")
     }
 }
 
@@ -93,26 +95,69 @@ pub struct Limits<'a> {
 
 /// Reads a whole request body within `limits`.
 pub async fn read(
-    body: Incoming,
+    mut body: Incoming,
     headers: &HeaderMap,
     limits: Limits<'_>,
 ) -> Result<ReadBody, Reply> {
-    let timeout = limits.timeout;
-    match tokio::time::timeout(timeout, read_inner(body, headers, &limits)).await {
-        Ok(r) => r,
-        Err(_) => Err(error(
+    let deadline = Instant::now() + limits.timeout;
+    let timed_out = || {
+        error(
             StatusCode::REQUEST_TIMEOUT,
-            format!("the request body did not arrive within {} ms", timeout.as_millis()),
+            format!("the request body did not arrive within {} ms", limits.timeout.as_millis()),
         )
-        .header("connection", "close")),
+        .header("connection", "close")
+    };
+    match read_within(&mut body, headers, &limits, deadline).await {
+        Ok(r) => r,
+        Err(Elapsed) => Err(timed_out()),
     }
 }
 
-async fn read_inner(
-    mut body: Incoming,
+/// The body-read deadline passed.
+struct Elapsed;
+
+async fn next_frame(
+    body: &mut Incoming,
+    deadline: Instant,
+) -> Result<Option<Result<Bytes, Reply>>, Elapsed> {
+    let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| Elapsed)?;
+    Ok(frame.map(|f| match f {
+        Ok(f) => Ok(f.into_data().unwrap_or_default()),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))
+            .header("connection", "close")),
+    }))
+}
+
+/// Reads and drops the rest of a refused body, so the client (still sending) reliably reads
+/// the answer; the connection closes instead when that takes too long or too much.
+async fn refuse(
+    body: &mut Incoming,
+    mut seen: usize,
+    limit: usize,
+    deadline: Instant,
+    reply: Reply,
+) -> Reply {
+    loop {
+        match next_frame(body, deadline).await {
+            Ok(Some(Ok(data))) => {
+                seen += data.len();
+                if seen > limit {
+                    break;
+                }
+            }
+            Ok(None) => return reply,
+            Ok(Some(Err(_))) | Err(Elapsed) => break,
+        }
+    }
+    reply.header("connection", "close")
+}
+
+async fn read_within(
+    body: &mut Incoming,
     headers: &HeaderMap,
     limits: &Limits<'_>,
-) -> Result<ReadBody, Reply> {
+    deadline: Instant,
+) -> Result<Result<ReadBody, Reply>, Elapsed> {
     let limit = limits.max_bytes;
     let too_large = || {
         error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
@@ -123,32 +168,36 @@ async fn read_inner(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Ok(Err(too_large()));
     }
     if body.is_end_stream() {
-        return Ok(ReadBody { bytes: Bytes::new(), share: Share { _permit: None } });
+        return Ok(Ok(ReadBody { bytes: Bytes::new(), share: Share { _permit: None } }));
     }
     let mut held = None;
     // A declared length is taken from the budget before any byte is read; a chunked body
     // takes its share chunk by chunk.
     let declared = declared.map(|n| n as usize);
     if let Some(n) = declared {
-        limits.budget.take(&mut held, n)?;
+        if let Err(busy) = limits.budget.take(&mut held, n) {
+            return Ok(Err(refuse(body, 0, limit, deadline, busy).await));
+        }
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
     let mut first: Option<Bytes> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))
-                .header("connection", "close")
-        })?;
-        let Ok(data) = frame.into_data() else { continue };
+    while let Some(data) = next_frame(body, deadline).await? {
+        let data = match data {
+            Ok(d) => d,
+            Err(r) => return Ok(Err(r)),
+        };
         let total = buf.len() + first.as_ref().map_or(0, Bytes::len) + data.len();
         if total > limit {
-            return Err(too_large());
+            return Ok(Err(too_large()));
         }
         if declared.is_none() {
-            limits.budget.take(&mut held, data.len())?;
+            if let Err(busy) = limits.budget.take(&mut held, data.len()) {
+                drop((buf, first, held));
+                return Ok(Err(refuse(body, total, limit, deadline, busy).await));
+            }
         }
         // A body that arrives in one frame is kept as it is, without a copy.
         if buf.is_empty() && first.is_none() {
@@ -161,5 +210,5 @@ async fn read_inner(
         buf.extend_from_slice(&data);
     }
     let bytes = first.unwrap_or_else(|| buf.freeze());
-    Ok(ReadBody { bytes, share: Share { _permit: held } })
+    Ok(Ok(ReadBody { bytes, share: Share { _permit: held } }))
 }
