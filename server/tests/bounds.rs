@@ -194,3 +194,20 @@ async fn past_the_connection_cap_new_clients_wait_and_open_ones_are_served() {
     assert_eq!(status(&response(&mut third).await), 404, "served once a slot frees");
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn slow_headers_do_not_hold_a_connection_slot() {
+    let config = Config {
+        max_connections: 1,
+        header_read_timeout: Duration::from_millis(300),
+        ..Config::memory()
+    };
+    let (server, _) = start(config).await;
+    let mut slow = send(&server, "HEAD /v1/stream/none HTTP/1.1\r\nHo").await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server drops a client whose headers do not arrive");
+    let mut next = send(&server, "HEAD /v1/stream/none HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(status(&response(&mut next).await), 404, "the slot is free again");
+    server.shutdown().await.expect("shutdown");
+}

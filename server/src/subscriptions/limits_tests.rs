@@ -108,3 +108,29 @@ async fn wake_streams_must_be_json() {
         .await
         .expect("a wake stream that does not exist yet");
 }
+
+#[tokio::test]
+async fn wake_events_never_go_into_a_stream_that_is_not_json() {
+    let subs = open(10, 10);
+    let body = br#"{"type":"pull-wake","streams":["a"],"wake_stream":"wake/later"}"#;
+    subs.put("s", body, None).await.expect("created before its wake stream");
+    let st = subs.lookup("s").expect("exists").slot.lock().state.clone();
+    let wake = state::Wake {
+        wake_id: "w_1".into(),
+        generation: 1,
+        issued_ms: 0,
+        snapshot: Default::default(),
+        holder: None,
+        lease_until_ms: 0,
+    };
+    let tail = |subs: &Subscriptions| {
+        subs.store.get("/v1/stream/wake/later").expect("stream").visible().tail
+    };
+    create(&subs, "wake/later", "text/plain").await;
+    subs.write_wake_event(&st, &wake).await;
+    assert_eq!(tail(&subs), 0, "no wake event in a text stream");
+    subs.store.delete("/v1/stream/wake/later").await.expect("deleted");
+    create(&subs, "wake/later", "application/json").await;
+    subs.write_wake_event(&st, &wake).await;
+    assert!(tail(&subs) > 0, "a JSON wake stream gets the event");
+}
