@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod limits;
+mod listen;
 mod server;
 pub mod store;
 pub mod subscriptions;

@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure a server: append, create, read, latency and fan-out scenarios.
     Bench(bench::BenchArgs),
     #[command(flatten)]
@@ -89,8 +89,8 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
     /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
-    /// chosen by any client that can create a subscription. Only https URLs to public
-    /// addresses are accepted (private, loopback, link-local and cloud metadata addresses
+    /// chosen by any client that can create a subscription. Only https URLs on port 443 to
+    /// public addresses are accepted (private, loopback, link-local and cloud metadata addresses
     /// are refused, also after DNS resolution; redirects are not followed), but put
     /// subscription creation behind authentication on shared deployments. Pull-wake
     /// subscriptions are always available.
@@ -101,8 +101,9 @@ struct ServeArgs {
     /// server call services on its own loopback interface; never use it on a reachable server.
     #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
     allow_localhost_webhooks: bool,
-    /// Public base URL of this server (e.g. https://streams.example.com) used in webhook
-    /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
+    /// Public base URL of this server (e.g. https://streams.example.com) used in Location,
+    /// webhook callback URLs and the JWKS URL; default: http:// and the request's Host when
+    /// it is a plain host name or address (else the bound address).
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
     /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
@@ -140,6 +141,30 @@ struct ServeArgs {
     /// Refetch the JWKS when the cached keys are older than this (drops revoked keys).
     #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MAX_AGE_SECS", default_value_t = 3600)]
     auth_jwt_jwks_max_age_secs: u64,
+    /// Most client connections served at once; beyond it new connections wait (the server
+    /// stops accepting) while open ones keep working. Lowered at start to leave a quarter
+    /// of the open-file limit (at least 256 descriptors) to storage; the cap in force is
+    /// logged.
+    #[arg(long, env = "DURASTREAM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Longest wait for a request's headers; slower clients are disconnected.
+    #[arg(long, env = "DURASTREAM_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived; then 408 and the
+    /// connection closes.
+    #[arg(long, env = "DURASTREAM_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+    /// Request-body bytes held at once across all requests (raised to --max-body-bytes if
+    /// lower); a request that would pass it gets 503 with Retry-After.
+    #[arg(long, env = "DURASTREAM_MAX_INFLIGHT_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_inflight_body_bytes: usize,
+    /// Most subscriptions; creating another gets 409 LIMIT_EXCEEDED.
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    max_subscriptions: usize,
+    /// Most streams linked to one subscription; explicit links past it get 409
+    /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
+    max_subscription_links: usize,
 }
 
 impl ServeArgs {
@@ -165,6 +190,12 @@ impl ServeArgs {
             public_url: self.public_url.clone(),
             auth: self.auth().map_err(|e| e.to_string())?,
             cors_origins: CorsOrigins::parse(&self.cors_origins)?,
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            max_subscriptions: self.max_subscriptions,
+            max_subscription_links: self.max_subscription_links,
             ..Config::memory()
         })
     }

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::http::{faults::Faults, handle, App};
+use crate::http::{body::BodyBudget, faults::Faults, handle, App};
+use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::{Engine, MemoryEngine, Store};
 use crate::subscriptions::Subscriptions;
@@ -60,6 +61,8 @@ impl Server {
         .map_err(io::Error::other)??;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        // The address in force (port 0 picked one): URLs built from it must name it.
+        let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, stop_rx));
         Ok(Server { addr, stop: Some(stop_tx), task })
@@ -100,6 +103,19 @@ async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
     let deliveries = subscriptions.spawn_worker();
+    let fd_limit = Some(crate::limits::nofile());
+    let cap = connection_cap(config.max_connections, fd_limit);
+    let budget_bytes = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    tracing::info!(
+        max_connections = cap,
+        configured = config.max_connections,
+        open_file_limit = fd_limit,
+        max_inflight_body_bytes = budget_bytes,
+        "serving at most {cap} connections at once"
+    );
+    let connections = Arc::new(tokio::sync::Semaphore::new(cap));
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
     let app = Arc::new(App {
         store: store.clone(),
         subscriptions: subscriptions.clone(),
@@ -107,31 +123,45 @@ async fn serve(
         faults,
         auth,
         shutdown: shutdown_rx,
+        budget: BodyBudget::new(budget_bytes),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let maintenance = tokio::spawn(maintain(store.clone()));
+    let mut backoff = AcceptBackoff::default();
     loop {
+        // At the cap, stop accepting: new clients wait in the listen backlog while the
+        // connections already open keep being served.
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut stop => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, _) = match accepted {
-                    Ok(x) => x,
+                let tcp = match accepted {
+                    Ok((tcp, _)) => {
+                        backoff.succeeded();
+                        tcp
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        let wait = backoff.failed(&e, std::time::Instant::now());
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => continue,
+                            _ = &mut stop => break,
+                        }
                     }
                 };
                 let _ = tcp.set_nodelay(true);
                 let app = app.clone();
                 let svc = service_fn(move |req| handle(app.clone(), req));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(tcp), svc);
-                let conn = graceful.watch(conn);
+                let conn = graceful.watch(h1.serve_connection(TokioIo::new(tcp), svc));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!("connection ended: {e}");
                     }
+                    drop(permit);
                 });
             }
             _ = &mut stop => break,

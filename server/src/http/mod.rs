@@ -1,5 +1,6 @@
 //! The HTTP front end: routing, body limits, common headers.
 
+pub mod body;
 pub mod faults;
 mod read;
 pub mod response;
@@ -9,9 +10,7 @@ mod write;
 use std::io;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::watch;
 
@@ -34,6 +33,8 @@ pub struct App {
     pub auth: Option<Auth>,
     /// Turns true when the server shuts down; live reads end.
     pub shutdown: watch::Receiver<bool>,
+    /// Request-body bytes held across all requests (`--max-inflight-body-bytes`).
+    pub budget: body::BodyBudget,
 }
 
 impl App {
@@ -45,7 +46,15 @@ impl App {
         if !under_prefix {
             return Err(error(StatusCode::NOT_FOUND, format!("streams live under {prefix}/")));
         }
-        validate_path(raw).map_err(|e| response::store_error(&e))
+        let key = validate_path(raw).map_err(|e| response::store_error(&e))?;
+        // `%5F%5Fds/x` decodes into the reserved namespace the router only sees encoded.
+        if subscription_routes::reserved(prefix, &key).is_some() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("{prefix}/__ds is reserved for the server; streams cannot live under it"),
+            ));
+        }
+        Ok(key)
     }
 
     /// Resolves a `Stream-Forked-From` value (a path, or a full URL on this server).
@@ -67,14 +76,51 @@ impl App {
         validate_path(path)
     }
 
-    /// The absolute URL of `path` as the client addressed this server.
+    /// The absolute URL of the stream `path` (decoded): on `--public-url` when set, else on
+    /// the request's `Host` when it is a plain host name or address, else on the bound
+    /// address; the path percent-encoded.
     pub fn absolute_url(&self, headers: &HeaderMap, path: &str) -> String {
-        let host = headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| self.config.bind.to_string(), str::to_string);
-        format!("http://{host}{path}")
+        let origin = match &self.config.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let host =
+                    safe_host(headers).map_or_else(|| self.config.bind.to_string(), str::to_string);
+                format!("http://{host}")
+            }
+        };
+        let path = percent_encoding::utf8_percent_encode(path, PATH_ENCODE);
+        format!("{origin}{path}")
     }
+}
+
+/// Bytes percent-encoded in a URL path we build (besides controls and non-ASCII).
+const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The request's `Host` when it is safe to put in a URL: a host name, IPv4 address or
+/// bracketed IPv6 address, with an optional port; nothing that could add a path, user
+/// or another URL part.
+pub fn safe_host(headers: &HeaderMap) -> Option<&str> {
+    let host = headers.get("host")?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        && !host.starts_with(['.', '-', ':']);
+    ok.then_some(host)
 }
 
 /// Decodes and checks a stream path: no NUL, no `.` or `..` segments, bounded length.
@@ -94,25 +140,19 @@ fn validate_path(raw: &str) -> Result<String, StoreError> {
     Ok(decoded.into_owned())
 }
 
-/// Reads a request body up to the configured limit.
-async fn read_body(app: &App, body: Incoming, headers: &HeaderMap) -> Result<Bytes, Reply> {
-    let limit = app.config.max_body_bytes;
-    let too_large =
-        || error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
-    let declared = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(too_large())
-        }
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
-    }
+/// Reads a request body within the configured bounds; it holds its share of the in-flight
+/// budget until dropped.
+async fn read_body(
+    app: &App,
+    body: Incoming,
+    headers: &HeaderMap,
+) -> Result<body::ReadBody, Reply> {
+    let limits = body::Limits {
+        max_bytes: app.config.max_body_bytes,
+        timeout: app.config.body_read_timeout,
+        budget: &app.budget,
+    };
+    body::read(body, headers, limits).await
 }
 
 /// Handles one request. An `Err` closes the connection without an answer.
@@ -136,7 +176,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
         if path == faults::PATH {
             let (parts, body) = req.into_parts();
             let reply = match read_body(&app, body, &parts.headers).await {
-                Ok(b) => f.control(&method, &b),
+                Ok(b) => f.control(&method, &b.bytes),
                 Err(r) => r,
             };
             return Ok(finish(reply));
@@ -170,7 +210,8 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
             Ok(b) => b,
             Err(r) => return r,
         };
-        return subscription_routes::handle(app, &parts.method, &parts.headers, &rest, body).await;
+        return subscription_routes::handle(app, &parts.method, &parts.headers, &rest, body.bytes)
+            .await;
     }
     let key = match app.stream_key(req.uri().path()) {
         Ok(k) => k,
@@ -183,11 +224,18 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
         Method::GET => read::get(app, &key, query.as_deref(), headers).await,
         Method::HEAD => read::head(app, &key),
         Method::PUT => match read_body(app, body, headers).await {
-            Ok(b) => write::create(app, &key, headers, b).await,
+            Ok(b) => {
+                // The store gets the only reference, so it can free the body once framed.
+                let (bytes, _share) = b.into_parts();
+                write::create(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::POST => match read_body(app, body, headers).await {
-            Ok(b) => write::append(app, &key, headers, b).await,
+            Ok(b) => {
+                let (bytes, _share) = b.into_parts();
+                write::append(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::DELETE => write::delete(app, &key).await,

@@ -121,7 +121,8 @@ pub fn subscription_error(e: &SubError) -> Reply {
         | SubError::Fenced
         | SubError::AlreadyClaimed { .. }
         | SubError::NoPendingWork
-        | SubError::InvalidOffset(_) => StatusCode::CONFLICT,
+        | SubError::InvalidOffset(_)
+        | SubError::LimitExceeded { .. } => StatusCode::CONFLICT,
         SubError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         SubError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };

@@ -285,12 +285,16 @@ impl Store {
     pub async fn append(
         &self,
         stream: &Arc<Stream>,
-        req: AppendRequest,
+        mut req: AppendRequest,
     ) -> Result<Appended, StoreError> {
         self.check_writable()?;
         let now = now_ms();
         // Framing (JSON parsing) happens before the stream's lock is taken.
         let framed = rules::frame_body(&stream.meta.content_type, &req.body, false);
+        // Keep the framed bytes only: the raw JSON body is freed before storage copies them.
+        if let (true, Ok(f)) = (stream.is_json(), &framed) {
+            req.body = f.clone();
+        }
         let (out, commit) = {
             let mut st = stream.state.lock();
             if st.removed {
@@ -309,14 +313,16 @@ impl Store {
                         pos,
                         data,
                         closed: req.close,
-                        producer: req.producer,
-                        stream_seq: req.stream_seq,
+                        producer: req.producer.clone(),
+                        stream_seq: req.stream_seq.clone(),
                         at_ms: now,
                     });
                     (out, commit)
                 }
             }
         };
+        // The body is logged and buffered: free it before waiting for the log.
+        drop(req);
         stream.touch(now);
         self.commit(commit).await?;
         stream.publish(out.tail, out.closed);

@@ -339,6 +339,28 @@ pub fn plan_create(
     Ok(NewStream { meta, data, closed: req.closed })
 }
 
+/// Checks that `pos` (at most `tail`) is a message boundary of a JSON stream: the start,
+/// the tail, or just after a stored message's closing newline. Other streams have no
+/// messages; every position is a boundary. `what` names the offset in the error.
+pub fn check_boundary(
+    content_type: &str,
+    pos: u64,
+    tail: u64,
+    read: &dyn Fn(u64, u64) -> io::Result<Bytes>,
+    what: &str,
+) -> Result<(), StoreError> {
+    if !durastream::json::is_json(content_type) || pos == 0 || pos >= tail {
+        return Ok(());
+    }
+    if read(pos - 1, pos)?.as_ref() == b"\n" {
+        return Ok(());
+    }
+    Err(StoreError::bad(format!(
+        "{what} {} is inside a message of this JSON stream; use an offset the server returned",
+        durastream::Offset(pos)
+    )))
+}
+
 /// Resolves a fork's `(offset, sub-offset)` to a position in the source.
 pub fn fork_point(src: &Source, f: &ForkRequest) -> Result<u64, StoreError> {
     let tail = src.tail;
@@ -346,6 +368,7 @@ pub fn fork_point(src: &Source, f: &ForkRequest) -> Result<u64, StoreError> {
     if anchor > tail {
         return Err(StoreError::bad("Stream-Fork-Offset is beyond the source stream's tail"));
     }
+    check_boundary(&src.meta.content_type, anchor, tail, src.read, "Stream-Fork-Offset")?;
     if f.sub_offset == 0 {
         return Ok(anchor);
     }
