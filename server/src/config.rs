@@ -49,6 +49,9 @@ pub struct Config {
     pub max_read_bytes: usize,
     /// Durability policy of the file engine.
     pub fsync: FsyncPolicy,
+    /// Serve TLS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and key; plain
+    /// HTTP/1.1 and h2c otherwise.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// The file engine's log starts a new segment, and a checkpoint trims the log, each
     /// time a segment holds this many bytes.
     pub wal_segment_bytes: u64,
@@ -100,6 +103,7 @@ impl Config {
             max_body_bytes: 64 * 1024 * 1024,
             max_read_bytes: 1024 * 1024,
             fsync: FsyncPolicy::Always,
+            tls: None,
             wal_segment_bytes: crate::store::file::wal::SEGMENT_BYTES,
             test_faults: false,
             sse_max_duration: Duration::from_secs(60),

@@ -16,6 +16,7 @@ mod listen;
 mod server;
 pub mod store;
 pub mod subscriptions;
+pub mod tls;
 
 pub use config::{Config, FsyncPolicy};
 pub use server::{run, Server};

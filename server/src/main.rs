@@ -85,6 +85,13 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_WAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(4096..))]
     wal_segment_bytes: u64,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key): HTTP/2 and HTTP/1.1 are
+    /// offered by ALPN. Without it the server speaks plain HTTP/1.1 and HTTP/2 (h2c).
+    #[arg(long, env = "DURASTREAM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "DURASTREAM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
@@ -184,6 +191,12 @@ impl ServeArgs {
                 Fsync::Never => FsyncPolicy::Never,
             },
             wal_segment_bytes: self.wal_segment_bytes,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(durastream_server::tls::TlsFiles { cert: cert.clone(), key: key.clone() })
+                }
+                _ => None,
+            },
             test_faults: self.test_faults,
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,

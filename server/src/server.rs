@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use crate::subscriptions::Subscriptions;
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -51,6 +52,7 @@ impl Server {
         tracing::debug!(nofile, "file descriptor limit");
         file::faults::setup();
         let auth = config.auth.as_ref().map(Auth::build).transpose()?;
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let cfg = config.clone();
         let (store, subscriptions) = tokio::task::spawn_blocking(move || {
             let store = Arc::new(open_store(&cfg)?);
@@ -64,8 +66,9 @@ impl Server {
         // The address in force (port 0 picked one): URLs built from it must name it.
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, stop_rx));
-        Ok(Server { addr, stop: Some(stop_tx), task })
+        let secure = tls.is_some();
+        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, tls, stop_rx));
+        Ok(Server { addr, tls: secure, stop: Some(stop_tx), task })
     }
 
     /// The bound address.
@@ -73,9 +76,11 @@ impl Server {
         self.addr
     }
 
-    /// The server's root URL, `http://host:port` (streams live under the prefix).
+    /// The server's root URL, `http://host:port` (`https://` with TLS; streams live under
+    /// the prefix).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, ends live reads, waits for requests in flight, flushes storage.
@@ -98,6 +103,7 @@ async fn serve(
     subscriptions: Arc<Subscriptions>,
     config: Config,
     auth: Option<Auth>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -114,8 +120,12 @@ async fn serve(
         "serving at most {cap} connections at once"
     );
     let connections = Arc::new(tokio::sync::Semaphore::new(cap));
-    let mut h1 = http1::Builder::new();
-    h1.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
+    // HTTP/1.1 and HTTP/2 on one listener: h2c by prior knowledge, or ALPN under TLS.
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
+    let handshake_timeout = config.header_read_timeout;
     let app = Arc::new(App {
         store: store.clone(),
         subscriptions: subscriptions.clone(),
@@ -156,9 +166,22 @@ async fn serve(
                 let _ = tcp.set_nodelay(true);
                 let app = app.clone();
                 let svc = service_fn(move |req| handle(app.clone(), req));
-                let conn = graceful.watch(h1.serve_connection(TokioIo::new(tcp), svc));
+                let (http, tls, watcher) = (http.clone(), tls.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let result = match tls {
+                        None => watcher.watch(http.serve_connection(TokioIo::new(tcp), svc)).await,
+                        Some(tls) => {
+                            match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                                Ok(Ok(stream)) => {
+                                    let conn = http.serve_connection(TokioIo::new(stream), svc);
+                                    watcher.watch(conn).await
+                                }
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Err("TLS handshake timed out".into()),
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
                         tracing::debug!("connection ended: {e}");
                     }
                     drop(permit);
