@@ -8,9 +8,12 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 mod server;
 pub mod store;
 pub mod subscriptions;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 mod bench;
 mod cli_client;
+mod logging;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use durastream_server::{Config, FsyncPolicy};
 
 #[derive(Parser)]
@@ -22,6 +23,10 @@ struct Cli {
         default_value = "http://127.0.0.1:4437/v1/stream"
     )]
     url: String,
+    /// Log line format on standard error: text for people, json (one object per line, with
+    /// the request span's fields) for log collectors. DURASTREAM_LOG sets the filter.
+    #[arg(long, global = true, env = "DURASTREAM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +39,11 @@ enum Command {
     Bench(bench::BenchArgs),
     #[command(flatten)]
     Client(cli_client::ClientCommand),
+    /// Print a shell completion script, e.g. `durastream completions bash > /etc/bash_completion.d/durastream`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How the file engine syncs its write-ahead log.
@@ -104,6 +114,18 @@ struct ServeArgs {
     /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (keep it
+    /// private). Off by default.
+    #[arg(long, env = "DURASTREAM_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
+    /// Serve the web console at /_console (implies --admin-api). It uses the same HTTP API as
+    /// any client, so it can do what the token entered in it allows.
+    #[arg(long, env = "DURASTREAM_CONSOLE")]
+    console: bool,
+    /// Serve the listings {prefix}/__ds/streams and {prefix}/__ds/subscriptions (used by
+    /// `durastream ls`). They reveal every stream's path: leave off where paths are secrets.
+    #[arg(long, env = "DURASTREAM_ADMIN_API")]
+    admin_api: bool,
 }
 
 impl ServeArgs {
@@ -127,6 +149,9 @@ impl ServeArgs {
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,
             public_url: self.public_url.clone(),
+            metrics_bind: self.metrics_bind,
+            console: self.console,
+            admin_api: self.admin_api,
             ..Config::memory()
         }
     }
@@ -134,13 +159,17 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DURASTREAM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "durastream", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let _logging = match logging::init(cli.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("durastream: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -156,8 +185,9 @@ fn main() -> ExitCode {
             runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
         }
         Command::Client(cmd) => {
-            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| e.to_string())
+            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| cli_client::explain(&e))
         }
+        Command::Completions { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{faults::Faults, handle, App};
+use crate::http::{faults::Faults, App};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::{Engine, MemoryEngine, Store};
 use crate::subscriptions::Subscriptions;
@@ -23,6 +23,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<io::Result<()>>,
+    metrics: Option<crate::metrics::Endpoint>,
 }
 
 /// Opens the configured engine and builds the store (blocking: recovery reads the disk).
@@ -58,14 +59,26 @@ impl Server {
         .map_err(io::Error::other)??;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let metrics = match config.metrics_bind {
+            Some(bind) => Some(
+                crate::metrics::Endpoint::start(bind, store.clone(), config.data_dir.clone())
+                    .await?,
+            ),
+            None => None,
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, store, subscriptions, config, stop_rx));
-        Ok(Server { addr, stop: Some(stop_tx), task })
+        Ok(Server { addr, stop: Some(stop_tx), task, metrics })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics listener, when `Config::metrics_bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(crate::metrics::Endpoint::addr)
     }
 
     /// The server's root URL, `http://host:port` (streams live under the prefix).
@@ -118,8 +131,9 @@ async fn serve(
                     }
                 };
                 let _ = tcp.set_nodelay(true);
+                let open = crate::metrics::Connection::opened();
                 let app = app.clone();
-                let svc = service_fn(move |req| handle(app.clone(), req));
+                let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .serve_connection(TokioIo::new(tcp), svc);
@@ -128,6 +142,7 @@ async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!("connection ended: {e}");
                     }
+                    drop(open);
                 });
             }
             _ = &mut stop => break,

@@ -177,6 +177,7 @@ impl Writer {
                 },
             };
             let mut control = None;
+            let group_start = Instant::now();
             if let Some(job) = job {
                 let mut next = Some(job);
                 while let Some(job) = next.take() {
@@ -208,6 +209,7 @@ impl Writer {
             } else if !buf.is_empty() {
                 dirty = true;
             }
+            crate::metrics::group_committed(waiters.len(), buf.len(), group_start.elapsed());
             buf.clear();
             for w in waiters.drain(..) {
                 let _ = w.send(match &result {
@@ -263,7 +265,9 @@ impl Writer {
             }
             if sync {
                 faults::io("wal-sync")?;
+                let started = Instant::now();
                 self.file.sync_data()?;
+                crate::metrics::fsync_done(started.elapsed());
             }
             Ok::<(), io::Error>(())
         })();
