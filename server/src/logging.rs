@@ -2,6 +2,8 @@
 //! `DURASTREAM_LOG` (default `info`), and with the `otel` feature an OpenTelemetry exporter
 //! (`otel.rs`) for the request spans.
 
+use std::io::IsTerminal;
+
 use clap::ValueEnum;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -28,7 +30,10 @@ pub fn init(format: Format) -> Result<Guard, String> {
     let filter =
         EnvFilter::try_from_env("DURASTREAM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let lines = match format {
-        Format::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
+        Format::Text => fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
         Format::Json => fmt::layer()
             .json()
             .with_current_span(true)
