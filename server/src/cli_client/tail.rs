@@ -28,13 +28,18 @@ pub async fn run(s: &DurableStream, from: &str, pretty: bool, live: LiveMode) ->
     Ok(())
 }
 
-/// One JSON message: compact, or indented followed by a blank line.
+/// One JSON message: compact, or indented (keys in their original order) followed by a
+/// blank line.
 fn format_json(raw: &str, pretty: bool) -> String {
     if !pretty {
         return durastream::json::minify(raw);
     }
-    match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(v) => serde_json::to_string_pretty(&v).map_or_else(|_| raw.to_string(), |t| t + "\n"),
+    let mut out = serde_json::Serializer::pretty(Vec::new());
+    let mut input = serde_json::Deserializer::from_str(raw);
+    match serde_transcode::transcode(&mut input, &mut out) {
+        Ok(()) => {
+            String::from_utf8(out.into_inner()).map_or_else(|_| raw.to_string(), |t| t + "\n")
+        }
         Err(_) => raw.to_string(),
     }
 }
@@ -46,6 +51,6 @@ mod tests {
     #[test]
     fn json_formats() {
         assert_eq!(format_json("{ \"a\" : 1 }", false), "{\"a\":1}");
-        assert_eq!(format_json("{\"a\":1}", true), "{\n  \"a\": 1\n}\n");
+        assert_eq!(format_json("{\"b\":1,\"a\":[]}", true), "{\n  \"b\": 1,\n  \"a\": []\n}\n");
     }
 }
