@@ -22,7 +22,7 @@ pub enum Format {
 /// Keeps the exporters running; flushes them when dropped at exit.
 pub struct Guard {
     #[cfg(feature = "otel")]
-    otel: Option<crate::otel::Exporter>,
+    _otel: Option<crate::otel::Exporter>,
 }
 
 /// Installs the global subscriber.
@@ -46,7 +46,7 @@ pub fn init(format: Format) -> Result<Guard, String> {
     {
         let (layer, otel) = crate::otel::layer()?;
         registry.with(layer).try_init().map_err(|e| e.to_string())?;
-        Ok(Guard { otel })
+        Ok(Guard { _otel: otel })
     }
     #[cfg(not(feature = "otel"))]
     {

@@ -8,6 +8,8 @@ use std::time::Duration;
 mod bench;
 mod cli_client;
 mod logging;
+#[cfg(feature = "otel")]
+mod otel;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use durastream_server::{Config, FsyncPolicy};
