@@ -81,9 +81,10 @@ def on_terminal(url: str, *args: str) -> tuple:
 def main() -> int:
     with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "target")) as tmp:
         plain, plain_url = start(tmp)
-        admin, url = start(tmp, "--admin-api")
+        metrics_port = free_port()
+        admin, url = start(tmp, "--admin-api", "--metrics-bind", f"127.0.0.1:{metrics_port}")
         try:
-            run(tmp, url, plain_url)
+            run(tmp, url, plain_url, metrics_port)
         finally:
             for p in (plain, admin):
                 p.terminate()
@@ -92,7 +93,16 @@ def main() -> int:
     return 1 if failures else 0
 
 
-def run(tmp: str, url: str, plain_url: str) -> None:
+def conflicts(metrics_port: int) -> int:
+    """POSTs the server answered 409 so far."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    return sum(int(float(line.split()[-1])) for line in text.splitlines()
+               if line.startswith('durastream_http_requests_total{method="POST"')
+               and 'status="409"' in line)
+
+
+def run(tmp: str, url: str, plain_url: str, metrics_port: int) -> None:
     # Completions.
     bash = ds(url, "completions", "bash").stdout.decode()
     check("_durastream()" in bash and "tail" in bash and "--metrics-bind" in bash,
@@ -161,6 +171,7 @@ def run(tmp: str, url: str, plain_url: str) -> None:
     rows = [json.loads(line) for line in ds(url, "ls", "--json", "files/").stdout.splitlines()]
     check(rows[0]["bytes"] == 24 * 1024 * 1024 and rows[0]["producers"] == 1,
           "the upload went through one idempotent producer")
+    check(conflicts(metrics_port) == 0, "no batch of the upload was refused and re-sent")
     nd = os.path.join(tmp, "events.ndjson")
     with open(nd, "w") as f:
         for i in range(20000):

@@ -45,11 +45,9 @@ pub async fn upload(s: &DurableStream, path: &Path, json: bool) -> Result<Option
     let content_type = info.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let json = json || durastream::json::is_json(&content_type);
     let id = format!("durastream-cli-{:016x}", rand::random::<u64>());
-    let opts = ProducerOptions {
-        content_type: Some(content_type),
-        max_in_flight: 2,
-        ..ProducerOptions::default()
-    };
+    // One batch in flight: a second one could overtake it, be refused with a sequence gap
+    // and be sent again, doubling the bytes on the wire.
+    let opts = ProducerOptions { content_type: Some(content_type), ..ProducerOptions::default() };
     let producer = s.producer(&id, opts)?;
     let progress = bar(Some(total), "uploading");
     let show = |consumed: u64| {
