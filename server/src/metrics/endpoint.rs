@@ -21,6 +21,9 @@ use tokio::task::JoinHandle;
 use super::names;
 use crate::store::Store;
 
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running metrics listener; dropping it stops the listener.
 pub struct Endpoint {
     addr: SocketAddr,
@@ -42,8 +45,22 @@ impl Endpoint {
         let addr = listener.local_addr()?;
         let scrape = Arc::new(Scrape { store, wal_dir: data_dir.map(|d| d.join("wal")), handle });
         let task = tokio::spawn(async move {
+            // Histogram samples wait in memory until upkeep folds them into the buckets:
+            // run it even when nobody scrapes.
+            let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = upkeep.tick() => {
+                        handle.run_upkeep();
+                        continue;
+                    }
+                };
+                let Ok((tcp, _)) = accepted else {
+                    // Out of descriptors, most likely: do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
                 let scrape = scrape.clone();
                 let svc = service_fn(move |req| {
                     let scrape = scrape.clone();
