@@ -142,11 +142,12 @@ function messagesOf(payload, json) {
   return JSON.parse(payload).map((m) => JSON.stringify(m));
 }
 
-function addMessages(list, messages, flash) {
+// Live messages carry the time they arrived; history has no such time to show.
+function addMessages(list, messages, live) {
   const at = new Date().toLocaleTimeString();
   for (const m of messages) {
-    const li = el("li", {}, el("span", { className: "at", textContent: at }), m);
-    if (flash) li.className = "new";
+    const li = live ? el("li", { className: "new" }, el("span", { className: "at", textContent: at }), m)
+      : el("li", {}, m);
     list.append(li);
   }
   list.scrollTop = list.scrollHeight;
