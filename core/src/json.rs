@@ -26,29 +26,90 @@ pub enum JsonError {
 ///
 /// `allow_empty` is true for stream creation, where `[]` means "no initial messages".
 /// Returns the stored bytes and the number of messages.
+///
+/// Memory stays near the size of the body: the body is validated without building a value
+/// tree, and the items of a top-level array are found by scanning the validated text, so an
+/// array of millions of tiny items costs no per-item allocation.
 pub fn frame_messages(body: &[u8], allow_empty: bool) -> Result<(Vec<u8>, usize), JsonError> {
     let raw: &RawValue =
         serde_json::from_slice(body).map_err(|e| JsonError::Invalid(e.to_string()))?;
-    let text = raw.get();
-    let mut out = Vec::with_capacity(body.len() + 2);
-    if text.starts_with('[') {
-        let items: Vec<&RawValue> =
-            serde_json::from_str(text).map_err(|e| JsonError::Invalid(e.to_string()))?;
-        if items.is_empty() && !allow_empty {
-            return Err(JsonError::EmptyArray);
-        }
-        for item in &items {
-            push_message(&mut out, item.get());
-        }
-        Ok((out, items.len()))
-    } else {
+    let text = raw.get().as_bytes();
+    if text.first() != Some(&b'[') {
+        let mut out = Vec::with_capacity(text.len() + SEPARATOR.len());
         push_message(&mut out, text);
-        Ok((out, 1))
+        return Ok((out, 1));
+    }
+    // A first pass sizes the output exactly, so it is never grown (and over-allocated).
+    let size: usize = ArrayItems::new(text).map(|item| item.len() + SEPARATOR.len()).sum();
+    let mut out = Vec::with_capacity(size);
+    let mut count = 0;
+    for item in ArrayItems::new(text) {
+        push_message(&mut out, item);
+        count += 1;
+    }
+    if count == 0 && !allow_empty {
+        return Err(JsonError::EmptyArray);
+    }
+    Ok((out, count))
+}
+
+/// The items of a top-level JSON array in text already validated, trimmed of whitespace.
+struct ArrayItems<'a> {
+    text: &'a [u8],
+    /// Where the next item starts (just after `[` or a top-level `,`).
+    at: usize,
+}
+
+impl<'a> ArrayItems<'a> {
+    /// `text` must be a valid JSON array (starting with `[`).
+    fn new(text: &'a [u8]) -> ArrayItems<'a> {
+        ArrayItems { text, at: 1 }
     }
 }
 
-fn push_message(out: &mut Vec<u8>, text: &str) {
-    out.extend(text.bytes().filter(|b| *b != b'\n' && *b != b'\r'));
+impl<'a> Iterator for ArrayItems<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let start = self.at;
+        for i in start..self.text.len() {
+            let b = self.text[i];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' if depth > 0 => depth -= 1,
+                b',' | b']' if depth == 0 => {
+                    self.at = i + 1;
+                    let item = self.text[start..i].trim_ascii();
+                    // `]` ends the array; an empty item there is the empty array `[]`.
+                    if b == b']' {
+                        self.at = self.text.len();
+                        if item.is_empty() {
+                            return None;
+                        }
+                    }
+                    return Some(item);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+fn push_message(out: &mut Vec<u8>, text: &[u8]) {
+    out.extend(text.iter().filter(|b| **b != b'\n' && **b != b'\r'));
     out.extend_from_slice(SEPARATOR);
 }
 
@@ -144,6 +205,38 @@ mod tests {
         assert_eq!((b.as_slice(), n), (&b"[[1,2,3]],\n"[..], 1));
         let (b, n) = frame_messages(b"{\"a\":\n 1}", false).expect("valid");
         assert_eq!((b.as_slice(), n), (&b"{\"a\": 1},\n"[..], 1));
+    }
+
+    #[test]
+    fn scans_nested_items_and_strings() {
+        let body = br#" [ {"a":[1,{"b":"],}"}]} , "x\"]," ,[[]], 3 ] "#;
+        let (b, n) = frame_messages(body, false).expect("valid");
+        assert_eq!(n, 4);
+        assert_eq!(
+            b,
+            br#"{"a":[1,{"b":"],}"}]},
+"x\"],",
+[[]],
+3,
+"#
+        );
+        let (b, n) = frame_messages(b"[\r\n1\r\n,\n2]", false).expect("valid");
+        assert_eq!((b.as_slice(), n), (&b"1,\n2,\n"[..], 2));
+        assert!(matches!(frame_messages(b"[1,]", false), Err(JsonError::Invalid(_))));
+        assert!(matches!(frame_messages(b"[1] 2", false), Err(JsonError::Invalid(_))));
+    }
+
+    #[test]
+    fn many_tiny_items_stay_near_the_body_size() {
+        let mut body = b"[".to_vec();
+        for i in 0..100_000 {
+            body.extend_from_slice(if i == 0 { b"1" } else { b",1" });
+        }
+        body.push(b']');
+        let (b, n) = frame_messages(&body, false).expect("valid");
+        assert_eq!(n, 100_000);
+        assert_eq!(b.len(), 300_000);
+        assert_eq!(b.capacity(), b.len(), "the output is sized exactly, never grown");
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn list_streams(app: &App, page: &Page) -> Value {
             let keep = page.after.as_ref().is_none_or(|a| rel > *a)
                 && page.prefix.as_ref().is_none_or(|p| rel.starts_with(p.as_str()))
                 && !s.expired(now)
-                && !s.state.lock().soft_deleted;
+                && !s.state.lock().writer.soft_deleted;
             keep.then_some((rel, s))
         })
         .collect();
@@ -123,7 +123,7 @@ pub fn list_streams(app: &App, page: &Page) -> Value {
         .iter()
         .map(|(rel, s)| {
             let v = s.visible();
-            let producers = s.state.lock().producers.len();
+            let producers = s.state.lock().writer.producers.len();
             json!({
                 "path": rel,
                 "url_path": s.meta.path,

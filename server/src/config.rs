@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::{AuthConfig, CorsOrigins};
+
 /// When the write-ahead log is synced to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -70,6 +72,27 @@ pub struct Config {
     pub console: bool,
     /// Serve the stream listing `{prefix}/__ds/streams`: it reveals every stream's path.
     pub admin_api: bool,
+    /// Token authentication; `None` (the default) lets every client do everything.
+    pub auth: Option<AuthConfig>,
+    /// Browser origins allowed by CORS; `Any` (`*`, the default) is for local development.
+    pub cors_origins: CorsOrigins,
+    /// Most connections served at once; beyond it the server stops accepting until one
+    /// closes (new clients wait in the listen backlog). Lowered at start so that a quarter
+    /// of the open-file limit stays free for storage files.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (slow-header clients are disconnected).
+    pub header_read_timeout: Duration,
+    /// Longest wait for a whole request body after its headers; then 408 and the
+    /// connection closes.
+    pub body_read_timeout: Duration,
+    /// Request-body bytes held at once across all requests (at least `max_body_bytes`);
+    /// a request that would pass it gets 503 with `Retry-After`.
+    pub max_inflight_body_bytes: usize,
+    /// Most subscriptions; creating one more gets 409 `LIMIT_EXCEEDED`.
+    pub max_subscriptions: usize,
+    /// Most stream links per subscription (explicit and pattern links together); an
+    /// explicit link past it gets 409 `LIMIT_EXCEEDED`, a pattern match past it is skipped.
+    pub max_subscription_links: usize,
 }
 
 impl Config {
@@ -92,12 +115,30 @@ impl Config {
             metrics_bind: None,
             console: false,
             admin_api: false,
+            auth: None,
+            cors_origins: CorsOrigins::Any,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            max_inflight_body_bytes: 256 * 1024 * 1024,
+            max_subscriptions: 10_000,
+            max_subscription_links: 100_000,
         }
     }
 
     /// A file-backed server storing into `dir`.
     pub fn file(dir: impl Into<PathBuf>) -> Config {
         Config { data_dir: Some(dir.into()), ..Config::memory() }
+    }
+
+    /// The same configuration with token authentication turned on.
+    pub fn with_auth(self, auth: AuthConfig) -> Config {
+        Config { auth: Some(auth), ..self }
+    }
+
+    /// The same configuration allowing only these browser origins.
+    pub fn with_cors_origins(self, cors_origins: CorsOrigins) -> Config {
+        Config { cors_origins, ..self }
     }
 
     /// The prefix normalised: no trailing slash, empty for the root.

@@ -12,6 +12,7 @@ mod logging;
 mod otel;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use durastream_server::auth::{AuthConfig, CorsOrigins};
 use durastream_server::{Config, FsyncPolicy};
 
 #[derive(Parser)]
@@ -36,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure a server: append, create, read, latency and fan-out scenarios.
     Bench(bench::BenchArgs),
     #[command(flatten)]
@@ -100,8 +101,8 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
     test_faults: bool,
     /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
-    /// chosen by any client that can create a subscription. Only https URLs to public
-    /// addresses are accepted (private, loopback, link-local and cloud metadata addresses
+    /// chosen by any client that can create a subscription. Only https URLs on port 443 to
+    /// public addresses are accepted (private, loopback, link-local and cloud metadata addresses
     /// are refused, also after DNS resolution; redirects are not followed), but put
     /// subscription creation behind authentication on shared deployments. Pull-wake
     /// subscriptions are always available.
@@ -112,8 +113,9 @@ struct ServeArgs {
     /// server call services on its own loopback interface; never use it on a reachable server.
     #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
     allow_localhost_webhooks: bool,
-    /// Public base URL of this server (e.g. https://streams.example.com) used in webhook
-    /// callback URLs and the JWKS URL; default: http:// and the creating request's Host.
+    /// Public base URL of this server (e.g. https://streams.example.com) used in Location,
+    /// webhook callback URLs and the JWKS URL; default: http:// and the request's Host when
+    /// it is a plain host name or address (else the bound address).
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (keep it
@@ -128,11 +130,70 @@ struct ServeArgs {
     /// `durastream ls`). They reveal every stream's path: leave off where paths are secrets.
     #[arg(long, env = "DURASTREAM_ADMIN_API")]
     admin_api: bool,
+    /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
+    /// a comma-separated list like https://app.example.com,http://localhost:5173. Listed
+    /// origins are echoed with Vary: Origin; others get no CORS headers.
+    #[arg(long, env = "DURASTREAM_CORS_ORIGINS", default_value = "*")]
+    cors_origins: String,
+    /// Turns authentication on with static tokens from this file: one
+    /// "<token> read|write|admin <path>" per line (paths relative to --prefix; "/" for all).
+    #[arg(long, env = "DURASTREAM_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by this HMAC secret (HS256; at least 32
+    /// bytes; surrounding whitespace ignored).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_SECRET_FILE")]
+    auth_jwt_secret_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the private half of this PEM public key
+    /// (Ed25519 for EdDSA, RSA for RS256, EC P-256 for ES256).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_PUBLIC_KEY_FILE")]
+    auth_jwt_public_key_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the keys published at this JWKS URL.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_URL")]
+    auth_jwt_jwks_url: Option<String>,
+    /// Require this JWT issuer (`iss`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_ISSUER")]
+    auth_jwt_issuer: Option<String>,
+    /// Require this JWT audience (`aud`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_AUDIENCE")]
+    auth_jwt_audience: Option<String>,
+    /// Clock skew tolerated on JWT `exp` and `nbf`, in seconds.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_LEEWAY_SECS", default_value_t = 30)]
+    auth_jwt_leeway_secs: u64,
+    /// Refetch the JWKS at most this often when a token names an unknown `kid`.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    auth_jwt_jwks_min_refresh_secs: u64,
+    /// Refetch the JWKS when the cached keys are older than this (drops revoked keys).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MAX_AGE_SECS", default_value_t = 3600)]
+    auth_jwt_jwks_max_age_secs: u64,
+    /// Most client connections served at once; beyond it new connections wait (the server
+    /// stops accepting) while open ones keep working. Lowered at start to leave a quarter
+    /// of the open-file limit (at least 256 descriptors) to storage; the cap in force is
+    /// logged.
+    #[arg(long, env = "DURASTREAM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Longest wait for a request's headers; slower clients are disconnected.
+    #[arg(long, env = "DURASTREAM_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived; then 408 and the
+    /// connection closes.
+    #[arg(long, env = "DURASTREAM_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+    /// Request-body bytes held at once across all requests (raised to --max-body-bytes if
+    /// lower); a request that would pass it gets 503 with Retry-After.
+    #[arg(long, env = "DURASTREAM_MAX_INFLIGHT_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_inflight_body_bytes: usize,
+    /// Most subscriptions; creating another gets 409 LIMIT_EXCEEDED.
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    max_subscriptions: usize,
+    /// Most streams linked to one subscription; explicit links past it get 409
+    /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
+    max_subscription_links: usize,
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
-        Config {
+    fn config(&self) -> Result<Config, String> {
+        Ok(Config {
             bind: self.bind,
             data_dir: (!self.memory).then(|| self.data_dir.clone()),
             prefix: self.prefix.clone(),
@@ -154,8 +215,57 @@ impl ServeArgs {
             metrics_bind: self.metrics_bind,
             console: self.console,
             admin_api: self.admin_api,
+            auth: self.auth().map_err(|e| e.to_string())?,
+            cors_origins: CorsOrigins::parse(&self.cors_origins)?,
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            max_subscriptions: self.max_subscriptions,
+            max_subscription_links: self.max_subscription_links,
             ..Config::memory()
+        })
+    }
+
+    /// The authentication settings; `None` when no token source is given.
+    fn auth(&self) -> std::io::Result<Option<AuthConfig>> {
+        let enabled = self.auth_token_file.is_some()
+            || self.auth_jwt_secret_file.is_some()
+            || self.auth_jwt_public_key_file.is_some()
+            || self.auth_jwt_jwks_url.is_some();
+        if !enabled {
+            if self.auth_jwt_issuer.is_some() || self.auth_jwt_audience.is_some() {
+                return Err(std::io::Error::other(
+                    "--auth-jwt-issuer and --auth-jwt-audience need a JWT key flag",
+                ));
+            }
+            return Ok(None);
         }
+        let mut auth = AuthConfig::new()
+            .with_leeway(Duration::from_secs(self.auth_jwt_leeway_secs))
+            .with_jwks_refresh(
+                Duration::from_secs(self.auth_jwt_jwks_min_refresh_secs),
+                Duration::from_secs(self.auth_jwt_jwks_max_age_secs),
+            );
+        if let Some(path) = &self.auth_token_file {
+            auth = auth.with_token_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_secret_file {
+            auth = auth.with_hs256_secret_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_public_key_file {
+            auth = auth.with_public_key_file(path)?;
+        }
+        if let Some(url) = &self.auth_jwt_jwks_url {
+            auth = auth.with_jwks_url(url);
+        }
+        if let Some(iss) = &self.auth_jwt_issuer {
+            auth = auth.with_issuer(iss);
+        }
+        if let Some(aud) = &self.auth_jwt_audience {
+            auth = auth.with_audience(aud);
+        }
+        Ok(Some(auth))
     }
 }
 
@@ -180,9 +290,13 @@ fn main() -> ExitCode {
         }
     };
     let result: Result<(), String> = match cli.command {
-        Command::Serve(args) => {
-            runtime.block_on(durastream_server::run(args.config())).map_err(|e| e.to_string())
-        }
+        Command::Serve(args) => match args.config() {
+            Ok(config) => {
+                durastream_server::auth::warn_if_open(&config);
+                runtime.block_on(durastream_server::run(config)).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        },
         Command::Bench(args) => {
             runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
         }

@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::Auth;
 use crate::config::Config;
-use crate::http::{faults::Faults, App};
+use crate::http::{body::BodyBudget, faults::Faults, App};
+use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::{Engine, MemoryEngine, Store};
 use crate::subscriptions::Subscriptions;
@@ -49,6 +51,7 @@ impl Server {
         let nofile = crate::limits::raise_nofile();
         tracing::debug!(nofile, "file descriptor limit");
         file::faults::setup();
+        let auth = config.auth.as_ref().map(Auth::build).transpose()?;
         let cfg = config.clone();
         let (store, subscriptions) = tokio::task::spawn_blocking(move || {
             let store = Arc::new(open_store(&cfg)?);
@@ -66,8 +69,10 @@ impl Server {
             ),
             None => None,
         };
+        // The address in force (port 0 picked one): URLs built from it must name it.
+        let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, store, subscriptions, config, stop_rx));
+        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, stop_rx));
         Ok(Server { addr, stop: Some(stop_tx), task, metrics })
     }
 
@@ -105,43 +110,76 @@ async fn serve(
     store: Arc<Store>,
     subscriptions: Arc<Subscriptions>,
     config: Config,
+    auth: Option<Auth>,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
     let deliveries = subscriptions.spawn_worker();
+    let fd_limit = Some(crate::limits::nofile());
+    let cap = connection_cap(config.max_connections, fd_limit);
+    let budget_bytes = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    tracing::info!(
+        max_connections = cap,
+        configured = config.max_connections,
+        open_file_limit = fd_limit,
+        max_inflight_body_bytes = budget_bytes,
+        "serving at most {cap} connections at once"
+    );
+    let connections = Arc::new(tokio::sync::Semaphore::new(cap));
+    crate::metrics::connection_cap(cap);
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
     let app = Arc::new(App {
         store: store.clone(),
         subscriptions: subscriptions.clone(),
         config,
         faults,
+        auth,
         shutdown: shutdown_rx,
+        budget: BodyBudget::new(budget_bytes),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let maintenance = tokio::spawn(maintain(store.clone()));
+    let mut backoff = AcceptBackoff::default();
     loop {
+        // At the cap, stop accepting: new clients wait in the listen backlog while the
+        // connections already open keep being served.
+        if connections.available_permits() == 0 {
+            crate::metrics::connection_cap_reached();
+        }
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut stop => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, _) = match accepted {
-                    Ok(x) => x,
+                let tcp = match accepted {
+                    Ok((tcp, _)) => {
+                        backoff.succeeded();
+                        tcp
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        let wait = backoff.failed(&e, std::time::Instant::now());
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => continue,
+                            _ = &mut stop => break,
+                        }
                     }
                 };
                 let _ = tcp.set_nodelay(true);
                 let open = crate::metrics::Connection::opened();
                 let app = app.clone();
                 let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(tcp), svc);
-                let conn = graceful.watch(conn);
+                let conn = graceful.watch(h1.serve_connection(TokioIo::new(tcp), svc));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!("connection ended: {e}");
                     }
+                    drop(permit);
                     drop(open);
                 });
             }

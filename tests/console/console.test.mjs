@@ -2,13 +2,14 @@
 // Starts the real binary with --console, then does what a person would: list streams,
 // create one, append from the page (and see invalid JSON refused), watch a message appended
 // with the CLI arrive in the live tail within one second, page through history, view
-// subscriptions, fork, and delete with the confirmation dialog. A screenshot of each page
+// subscriptions, fork, and delete with the confirmation dialog; with access control on, it
+// shows nothing until a token is entered. A screenshot of each page
 // goes to target/console-screenshots/.
 //
 // Usage: node tests/console/console.test.mjs   (DURASTREAM_BIN, CHROMIUM override paths)
 
 import { spawn, execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,10 +43,10 @@ const server = spawn(bin, ["serve", "--memory", "--console", "--bind", `127.0.0.
   { stdio: ["ignore", "ignore", "inherit"] });
 const cli = (...args) => promisify(execFile)(bin, args, { env: { ...process.env, DURASTREAM_URL: base } });
 
-async function waitForServer() {
+async function waitForServer(at = port) {
   for (let i = 0; i < 200; i++) {
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/_console/`)).ok) return;
+      if ((await fetch(`http://127.0.0.1:${at}/_console/`)).ok) return;
     } catch (_) { /* not yet */ }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -55,16 +56,18 @@ async function waitForServer() {
 const run = Date.now().toString(36);
 const name = `browser/test-${run}`;
 let browser;
+let guarded;
 try {
   await waitForServer();
-  for (const s of ["orders/eu", "orders/us", "logs/app"]) {
+  for (const s of ["orders/eu", "orders/us", "logs/app", "wake/billing"]) {
     await cli("create", s, "-t", s.startsWith("logs") ? "text/plain" : "application/json");
   }
   await cli("append", "orders/eu", "--json", '{"id":1,"total":12.5}');
-  await fetch(`${base}/__ds/subscriptions/billing`, {
+  const sub = await fetch(`${base}/__ds/subscriptions/billing`, {
     method: "PUT", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ type: "pull-wake", pattern: "orders/*", wake_stream: "logs/app" }),
+    body: JSON.stringify({ type: "pull-wake", pattern: "orders/*", wake_stream: "wake/billing" }),
   });
+  check(sub.status === 201, `a pull-wake subscription is created (${sub.status})`);
 
   browser = await puppeteer.launch({
     executablePath: chromium, headless: true,
@@ -79,7 +82,7 @@ try {
   await page.goto(`http://127.0.0.1:${port}/_console/`);
   await page.waitForSelector("#streams-table tbody tr");
   const paths = await page.$$eval("#streams-table tbody tr", (rows) => rows.map((r) => r.dataset.path));
-  check(JSON.stringify(paths) === JSON.stringify(["logs/app", "orders/eu", "orders/us"]),
+  check(JSON.stringify(paths) === JSON.stringify(["logs/app", "orders/eu", "orders/us", "wake/billing"]),
     `the list shows the streams in path order (${paths})`);
   const size = await page.$eval("#streams-table tbody tr:nth-child(2) td:nth-child(3)", (td) => td.textContent);
   check(size === "23 B", `the list shows sizes (${size})`);
@@ -167,19 +170,43 @@ try {
   await page.waitForSelector("#confirm[open]");
   await page.click("#confirm-ok");
   await page.waitForFunction(() => !document.getElementById("view-streams").hidden
-    && document.querySelectorAll("#streams-table tbody tr").length === 3);
+    && document.querySelectorAll("#streams-table tbody tr").length === 4);
   const left = await page.$$eval("#streams-table tbody tr", (rows) => rows.map((r) => r.dataset.path));
   check(!left.includes(name) && (await fetch(`${base}/${name}`, { method: "HEAD" })).status === 404,
     "the deleted stream is gone from the list and the server");
   await page.screenshot({ path: path.join(shots, "08-after-delete.png") });
+
+  // With access control on, the console shows nothing until a token is entered, and then
+  // what that token may see.
+  const tokens = path.join(target, `console-tokens-${run}.txt`);
+  writeFileSync(tokens, "console-test-token-0123 admin /\n");
+  const authPort = await freePort();
+  guarded = spawn(bin, ["serve", "--memory", "--console", "--bind", `127.0.0.1:${authPort}`,
+    "--auth-token-file", tokens], { stdio: ["ignore", "ignore", "ignore"] });
+  await waitForServer(authPort);
+  rmSync(tokens);
+  const authed = { authorization: "Bearer console-test-token-0123" };
+  await fetch(`http://127.0.0.1:${authPort}/v1/stream/private/a`, { method: "PUT", headers: authed });
+  await page.goto(`http://127.0.0.1:${authPort}/_console/`);
+  await page.waitForFunction(() => document.getElementById("toast").textContent.includes("Access denied"));
+  check(await page.$$eval("#streams-table tbody tr", (r) => r.length) === 0,
+    "without a token the console lists nothing");
+  await page.screenshot({ path: path.join(shots, "09-token-needed.png") });
+  await page.type("#token", "console-test-token-0123");
+  await page.click("#token-form button");
+  await page.waitForSelector("#streams-table tbody tr");
+  const privatePaths = await page.$$eval("#streams-table tbody tr", (rows) => rows.map((r) => r.dataset.path));
+  check(JSON.stringify(privatePaths) === JSON.stringify(["private/a"]), "with the token it lists the streams");
   check(pageErrors.length === 0, `no script errors on the page ${pageErrors.join("; ")}`);
 } catch (e) {
   console.log(`FAIL ${e.stack || e}`);
   failed++;
 } finally {
   if (browser) await browser.close();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
+  for (const p of [server, guarded].filter(Boolean)) {
+    p.kill("SIGTERM");
+    await new Promise((r) => p.once("exit", r));
+  }
 }
 console.log(`screenshots in ${shots}`);
 console.log(`${passed} passed, ${failed} failed`);

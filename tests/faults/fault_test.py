@@ -35,6 +35,9 @@ from crash_test import Producer, free_port, read_all, request  # noqa: E402
 SMALL_SEGMENTS = ["--wal-segment-bytes", "65536"]
 
 
+STARTED = []  # every server of the running case, stopped when the case ends
+
+
 class Server:
     """One server process on a fixed data directory and port, restartable."""
 
@@ -59,6 +62,7 @@ class Server:
         full_env.update(env if env is not None else (self.env or {}))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=full_env, preexec_fn=preexec)
+        STARTED.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -417,6 +421,11 @@ def main():
             stats, failures, starts = CASES[name](args.bin, tmp)
         except Exception as e:  # a case that cannot even run is a failure with its reason
             stats, failures, starts = {"acked": 0, "lost": 0, "duplicated": 0, "unacked": 0}, [f"error: {e!r}"], 0
+        for proc in STARTED:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        STARTED.clear()
         ok = not failures
         passed, failed = passed + ok, failed + (not ok)
         print(

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build -q -p durastream-server --features fault-points
-cp "$target/debug/durastream" "$target/debug/durastream-faults"
+cp --remove-destination "$target/debug/durastream" "$target/debug/durastream-faults"
 cargo build -q -p durastream-server
 exec python3 tests/faults/fault_test.py --bin "$target/debug/durastream-faults" "$@"

@@ -18,6 +18,16 @@ use super::response::{full, Reply};
 /// Path of the fault endpoint.
 pub const PATH: &str = "/_test/inject-error";
 
+/// Longest injected delay, jitter included: larger `delayMs` or `jitterMs` are cut to it.
+pub const MAX_DELAY_MS: u64 = 60_000;
+
+/// The delay of a fault: `delay_ms` plus a random part of `jitter_ms` (from `random`), both
+/// capped so that no value overflows or sleeps for longer than [`MAX_DELAY_MS`].
+pub fn fault_delay(delay_ms: u64, jitter_ms: Option<u64>, random: u64) -> Duration {
+    let jitter = jitter_ms.map_or(0, |j| random % (j.min(MAX_DELAY_MS) + 1));
+    Duration::from_millis(delay_ms.saturating_add(jitter).min(MAX_DELAY_MS))
+}
+
 /// An SSE event to emit before the normal ones.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,8 +135,7 @@ impl Faults {
             f
         };
         if let Some(d) = fault.delay_ms.filter(|d| *d > 0) {
-            let jitter = fault.jitter_ms.map_or(0, |j| rand::random::<u64>() % (j + 1));
-            tokio::time::sleep(Duration::from_millis(d + jitter)).await;
+            tokio::time::sleep(fault_delay(d, fault.jitter_ms, rand::random())).await;
         }
         if fault.drop_connection == Some(true) {
             return Some(Before::Drop);
@@ -189,4 +198,19 @@ pub async fn mutate(fault: &Fault, method: &http::Method, reply: Reply) -> Reply
         }
     }
     Reply { status: reply.status, headers: reply.headers, body: full(bytes) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_delays_and_jitter_are_capped_not_overflowing() {
+        let max = Duration::from_millis(MAX_DELAY_MS);
+        assert_eq!(fault_delay(u64::MAX, Some(u64::MAX), u64::MAX), max);
+        assert_eq!(fault_delay(59_999, Some(u64::MAX), 5), max);
+        assert_eq!(fault_delay(10, Some(u64::MAX - 1), 5), Duration::from_millis(15));
+        assert_eq!(fault_delay(10, Some(4), 7), Duration::from_millis(12));
+        assert_eq!(fault_delay(10, None, 7), Duration::from_millis(10));
+    }
 }

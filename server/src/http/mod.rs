@@ -1,5 +1,6 @@
 //! The HTTP front end: routing, body limits, common headers.
 
+pub mod body;
 pub mod faults;
 mod read;
 pub mod response;
@@ -9,12 +10,11 @@ mod write;
 use std::io;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::watch;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 use crate::subscriptions::{routes as subscription_routes, Subscriptions};
@@ -29,20 +29,32 @@ pub struct App {
     pub subscriptions: Arc<Subscriptions>,
     pub config: Config,
     pub faults: Option<faults::Faults>,
+    /// Token checks, when authentication is on.
+    pub auth: Option<Auth>,
     /// Turns true when the server shuts down; live reads end.
     pub shutdown: watch::Receiver<bool>,
+    /// Request-body bytes held across all requests (`--max-inflight-body-bytes`).
+    pub budget: body::BodyBudget,
 }
 
 impl App {
     /// Checks a request path and returns the stream key, or the error response.
-    fn stream_key(&self, raw: &str) -> Result<String, Reply> {
+    pub(crate) fn stream_key(&self, raw: &str) -> Result<String, Reply> {
         let prefix = self.config.prefix_path();
         let under_prefix =
             raw.strip_prefix(prefix).is_some_and(|r| r.starts_with('/') && r.len() > 1);
         if !under_prefix {
             return Err(error(StatusCode::NOT_FOUND, format!("streams live under {prefix}/")));
         }
-        validate_path(raw).map_err(|e| response::store_error(&e))
+        let key = validate_path(raw).map_err(|e| response::store_error(&e))?;
+        // `%5F%5Fds/x` decodes into the reserved namespace the router only sees encoded.
+        if subscription_routes::reserved(prefix, &key).is_some() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("{prefix}/__ds is reserved for the server; streams cannot live under it"),
+            ));
+        }
+        Ok(key)
     }
 
     /// Resolves a `Stream-Forked-From` value (a path, or a full URL on this server).
@@ -64,14 +76,51 @@ impl App {
         validate_path(path)
     }
 
-    /// The absolute URL of `path` as the client addressed this server.
+    /// The absolute URL of the stream `path` (decoded): on `--public-url` when set, else on
+    /// the request's `Host` when it is a plain host name or address, else on the bound
+    /// address; the path percent-encoded.
     pub fn absolute_url(&self, headers: &HeaderMap, path: &str) -> String {
-        let host = headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| self.config.bind.to_string(), str::to_string);
-        format!("http://{host}{path}")
+        let origin = match &self.config.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let host =
+                    safe_host(headers).map_or_else(|| self.config.bind.to_string(), str::to_string);
+                format!("http://{host}")
+            }
+        };
+        let path = percent_encoding::utf8_percent_encode(path, PATH_ENCODE);
+        format!("{origin}{path}")
     }
+}
+
+/// Bytes percent-encoded in a URL path we build (besides controls and non-ASCII).
+const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The request's `Host` when it is safe to put in a URL: a host name, IPv4 address or
+/// bracketed IPv6 address, with an optional port; nothing that could add a path, user
+/// or another URL part.
+pub fn safe_host(headers: &HeaderMap) -> Option<&str> {
+    let host = headers.get("host")?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        && !host.starts_with(['.', '-', ':']);
+    ok.then_some(host)
 }
 
 /// Decodes and checks a stream path: no NUL, no `.` or `..` segments, bounded length.
@@ -91,25 +140,19 @@ fn validate_path(raw: &str) -> Result<String, StoreError> {
     Ok(decoded.into_owned())
 }
 
-/// Reads a request body up to the configured limit.
-async fn read_body(app: &App, body: Incoming, headers: &HeaderMap) -> Result<Bytes, Reply> {
-    let limit = app.config.max_body_bytes;
-    let too_large =
-        || error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
-    let declared = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(too_large())
-        }
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
-    }
+/// Reads a request body within the configured bounds; it holds its share of the in-flight
+/// budget until dropped.
+async fn read_body(
+    app: &App,
+    body: Incoming,
+    headers: &HeaderMap,
+) -> Result<body::ReadBody, Reply> {
+    let limits = body::Limits {
+        max_bytes: app.config.max_body_bytes,
+        timeout: app.config.body_read_timeout,
+        budget: &app.budget,
+    };
+    body::read(body, headers, limits).await
 }
 
 /// Handles one request. An `Err` closes the connection without an answer.
@@ -117,17 +160,23 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let expose = method == Method::GET || req.headers().contains_key(http::header::ORIGIN);
+    let cors = app.config.cors_origins.decide(req.headers());
     let finish = |reply: Reply| {
         let mut r = reply.build();
-        response::add_common(r.headers_mut(), expose);
+        response::add_common(r.headers_mut(), expose, &cors);
         r
     };
+    if let Some(auth) = &app.auth {
+        if let Err(denied) = auth.check(&app, &req).await {
+            return Ok(finish(denied));
+        }
+    }
     let mut fault = None;
     if let Some(f) = &app.faults {
         if path == faults::PATH {
             let (parts, body) = req.into_parts();
             let reply = match read_body(&app, body, &parts.headers).await {
-                Ok(b) => f.control(&method, &b),
+                Ok(b) => f.control(&method, &b.bytes),
                 Err(r) => r,
             };
             return Ok(finish(reply));
@@ -162,7 +211,8 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
             Err(r) => return r,
         };
         let (method, query) = (&parts.method, parts.uri.query());
-        return subscription_routes::handle(app, method, &parts.headers, &rest, query, body).await;
+        return subscription_routes::handle(app, method, &parts.headers, &rest, query, body.bytes)
+            .await;
     }
     let key = match app.stream_key(req.uri().path()) {
         Ok(k) => k,
@@ -175,11 +225,18 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
         Method::GET => read::get(app, &key, query.as_deref(), headers).await,
         Method::HEAD => read::head(app, &key),
         Method::PUT => match read_body(app, body, headers).await {
-            Ok(b) => write::create(app, &key, headers, b).await,
+            Ok(b) => {
+                // The store gets the only reference, so it can free the body once framed.
+                let (bytes, _share) = b.into_parts();
+                write::create(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::POST => match read_body(app, body, headers).await {
-            Ok(b) => write::append(app, &key, headers, b).await,
+            Ok(b) => {
+                let (bytes, _share) = b.into_parts();
+                write::append(app, &key, headers, bytes).await
+            }
             Err(r) => r,
         },
         Method::DELETE => write::delete(app, &key).await,

@@ -81,16 +81,29 @@ pub fn live_cursor(echoed: Option<&str>) -> String {
     cursor::next_cursor(now, echoed, jitter).to_string()
 }
 
-/// Resolves the `offset` parameter to a position, given what readers can see now.
-pub fn start_position(offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
+/// Resolves the `offset` parameter of a read of `stream` to a position, given what readers
+/// can see now. In a JSON stream the position must start a message: a read from inside one
+/// would return text that is not JSON.
+pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
     match offset {
         OffsetParam::Start => Ok(0),
         OffsetParam::Now => Ok(v.tail),
         OffsetParam::At(o) if o.position() > v.tail => {
             Err(StoreError::bad("offset is beyond the stream's tail"))
         }
-        OffsetParam::At(o) => Ok(o.position()),
+        OffsetParam::At(o) => {
+            check_boundary(stream, o.position(), v.tail, "offset")?;
+            Ok(o.position())
+        }
     }
+}
+
+/// Checks that `pos` (at most `tail`) is a message boundary of a JSON stream: the start,
+/// the tail, or just after a stored message's closing newline. Other streams have no
+/// messages; every position is a boundary.
+pub fn check_boundary(stream: &Stream, pos: u64, tail: u64, what: &str) -> Result<(), StoreError> {
+    let read = |a, b| stream.read(a, b);
+    crate::store::rules::check_boundary(&stream.meta.content_type, pos, tail, &read, what)
 }
 
 /// Reads up to `max` bytes of whole messages at `pos`; returns the bytes and their end.
@@ -162,7 +175,7 @@ async fn get_inner(
         return super::sse::open(app, stream, q);
     }
     let mut v = stream.visible();
-    let pos = start_position(q.offset, v)?;
+    let pos = start_position(&stream, q.offset, v)?;
     let long_poll = q.live == Live::LongPoll;
     if q.offset == OffsetParam::Now && (!long_poll || v.closed) {
         let body = if stream.is_json() { full("[]") } else { super::response::empty() };

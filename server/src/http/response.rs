@@ -7,6 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 
+use crate::auth::cors::Cors;
 use crate::store::StoreError;
 use crate::subscriptions::SubError;
 use durastream::headers as h;
@@ -120,7 +121,8 @@ pub fn subscription_error(e: &SubError) -> Reply {
         | SubError::Fenced
         | SubError::AlreadyClaimed { .. }
         | SubError::NoPendingWork
-        | SubError::InvalidOffset(_) => StatusCode::CONFLICT,
+        | SubError::InvalidOffset(_)
+        | SubError::LimitExceeded { .. } => StatusCode::CONFLICT,
         SubError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         SubError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -144,17 +146,39 @@ pub fn subscription_error(e: &SubError) -> Reply {
 ///
 /// The list of readable headers (`Access-Control-Expose-Headers`) goes on every `GET`
 /// response, which caches may share with browsers, and on any response to a browser
-/// request (one with `Origin`); other clients do not need it on writes.
-pub fn add_common(headers: &mut http::HeaderMap, expose: bool) {
+/// request (one with `Origin`); other clients do not need it on writes. An origin that
+/// `--cors-origins` does not list gets no CORS headers at all, not even the preflight's.
+pub fn add_common(headers: &mut http::HeaderMap, expose: bool, cors: &Cors) {
     static EXPOSE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
-    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    if expose {
-        let list = EXPOSE.get_or_init(|| {
-            let mut v: Vec<&str> = h::ALL_PROTOCOL.to_vec();
-            v.extend(["etag", "location", "content-type", "retry-after"]);
-            HeaderValue::from_str(&v.join(", ")).expect("header names are valid header text")
-        });
-        headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, list.clone());
+    cors.add_vary(headers);
+    match cors.allow_origin() {
+        Some(origin) => {
+            headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            if expose {
+                let list = EXPOSE.get_or_init(|| {
+                    let mut v: Vec<&str> = h::ALL_PROTOCOL.to_vec();
+                    v.extend([
+                        "etag",
+                        "location",
+                        "content-type",
+                        "retry-after",
+                        "www-authenticate",
+                    ]);
+                    HeaderValue::from_str(&v.join(", "))
+                        .expect("header names are valid header text")
+                });
+                headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, list.clone());
+            }
+        }
+        None => {
+            for name in [
+                http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                http::header::ACCESS_CONTROL_MAX_AGE,
+            ] {
+                headers.remove(name);
+            }
+        }
     }
     headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(

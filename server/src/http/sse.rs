@@ -41,7 +41,7 @@ struct Reader {
 /// Starts an SSE response.
 pub fn open(app: &App, stream: Arc<Stream>, q: ReadQuery) -> Result<Reply, StoreError> {
     let v = stream.visible();
-    let pos = start_position(q.offset, v)?;
+    let pos = start_position(&stream, q.offset, v)?;
     let base64 = sse::needs_base64(&stream.meta.content_type);
     let reader = Reader {
         rx: stream.visible.subscribe(),

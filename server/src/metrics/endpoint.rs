@@ -119,7 +119,7 @@ impl Scrape {
     /// State gauges, computed now rather than on every request.
     fn update_gauges(&self) {
         let streams = self.store.snapshot_streams();
-        let producers: usize = streams.iter().map(|s| s.state.lock().producers.len()).sum();
+        let producers: usize = streams.iter().map(|s| s.state.lock().writer.producers.len()).sum();
         gauge!(names::STREAMS).set(streams.len() as f64);
         gauge!(names::PRODUCERS).set(producers as f64);
         let (mut bytes, mut segments) = (0u64, 0u64);

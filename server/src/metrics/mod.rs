@@ -59,7 +59,8 @@ pub mod names {
     pub const WEBHOOK_RETRIES: &str = "durastream_webhook_retries_total";
     pub const CONNECTIONS_OPEN: &str = "durastream_connections_open";
     pub const CONNECTIONS: &str = "durastream_connections_accepted_total";
-    pub const CONNECTIONS_REFUSED: &str = "durastream_connections_refused_total";
+    pub const CONNECTION_CAP: &str = "durastream_connections_max";
+    pub const CONNECTION_CAP_WAITS: &str = "durastream_connection_cap_waits_total";
     pub const BUILD_INFO: &str = "durastream_build_info";
 }
 
@@ -121,9 +122,20 @@ fn describe() {
     describe_counter!(WEBHOOK_RETRIES, "Webhook delivery attempts that retried a failed one.");
     describe_gauge!(CONNECTIONS_OPEN, "Client connections open now.");
     describe_counter!(CONNECTIONS, "Client connections accepted.");
-    describe_counter!(CONNECTIONS_REFUSED, "Client connections refused, by reason.");
+    describe_gauge!(CONNECTION_CAP, "The connection cap in force (--max-connections).");
+    describe_counter!(
+        CONNECTION_CAP_WAITS,
+        "Times the server stopped accepting because --max-connections were open."
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
-    for c in [APPENDS, APPEND_BYTES, WEBHOOK_FAILURES, WEBHOOK_RETRIES, CONNECTIONS] {
+    for c in [
+        APPENDS,
+        APPEND_BYTES,
+        WEBHOOK_FAILURES,
+        WEBHOOK_RETRIES,
+        CONNECTIONS,
+        CONNECTION_CAP_WAITS,
+    ] {
         counter!(c).absolute(0);
     }
     for mode in ["catch-up", "long-poll", "sse"] {
@@ -135,7 +147,6 @@ fn describe() {
     for result in ["ok", "error"] {
         counter!(CHECKPOINTS, "result" => result).absolute(0);
     }
-    counter!(CONNECTIONS_REFUSED, "reason" => "limit").absolute(0);
     gauge!(CONNECTIONS_OPEN).increment(0.0);
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
@@ -211,10 +222,18 @@ impl Drop for Connection {
     }
 }
 
-/// A connection turned away by a bound; `reason` names it (e.g. `limit`).
-pub fn connection_refused(reason: &'static str) {
+/// The connection cap in force.
+pub fn connection_cap(cap: usize) {
     if enabled() {
-        counter!(names::CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+        gauge!(names::CONNECTION_CAP).set(cap as f64);
+    }
+}
+
+/// The accept loop found every connection slot taken and stops accepting until one frees
+/// (new clients wait in the listen backlog).
+pub fn connection_cap_reached() {
+    if enabled() {
+        counter!(names::CONNECTION_CAP_WAITS).increment(1);
     }
 }
 

@@ -5,6 +5,7 @@ mod engine;
 mod error;
 pub mod file;
 mod memory;
+pub mod rules;
 mod stream;
 
 use std::collections::HashMap;
@@ -17,7 +18,8 @@ use parking_lot::{Mutex, RwLock};
 pub use engine::{Commit, Data, Engine, ForkMeta, ProducerStamp, Record, StreamImage, StreamMeta};
 pub use error::StoreError;
 pub use memory::MemoryEngine;
-pub use stream::{check_producer, ProducerCheck, ProducerState, State, Stream, Visible};
+pub use rules::{check_producer, Appended, ProducerCheck, ProducerState, WriterState};
+pub use stream::{State, Stream, Visible};
 
 /// Default content type of a stream created without one.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -52,17 +54,6 @@ pub struct AppendRequest {
     pub stream_seq: Option<String>,
 }
 
-/// What an append did.
-#[derive(Debug)]
-pub struct Appended {
-    pub tail: u64,
-    pub closed: bool,
-    /// False for an idempotent duplicate or a repeated close.
-    pub new_data: bool,
-    /// `(epoch, highest accepted seq)` to echo to a producer.
-    pub producer: Option<(u64, u64)>,
-}
-
 /// Observes committed stream changes (subscriptions link streams and wake on them).
 ///
 /// Called after the change is durable and visible to readers, with no store lock held, and
@@ -93,10 +84,6 @@ pub fn now_ms() -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn same_media(a: &str, b: &str) -> bool {
-    durastream::json::media_type(a).eq_ignore_ascii_case(durastream::json::media_type(b))
-}
-
 impl Store {
     /// Builds the store over `engine` from recovered streams.
     pub fn open(engine: Arc<dyn Engine>, mut recovered: Vec<StreamImage>, next_id: u64) -> Store {
@@ -117,7 +104,7 @@ impl Store {
                     continue;
                 }
             };
-            let state = State {
+            let writer = WriterState {
                 tail: img.tail,
                 closed: img.closed,
                 closed_by: img.closed_by,
@@ -128,9 +115,8 @@ impl Store {
                     .map(|p| (p.id, ProducerState { epoch: p.epoch, last_seq: p.seq }))
                     .collect(),
                 soft_deleted: img.soft_deleted,
-                removed: false,
-                forks: 0,
             };
+            let state = State { writer, removed: false, forks: 0 };
             let s = Arc::new(Stream::new(img.id, img.meta, source, data, state, now));
             // A sliding TTL counts from the later of the last logged access and the restart:
             // reads are not logged, so a restart never expires a stream early.
@@ -208,7 +194,7 @@ impl Store {
             self.expire(&s);
             return Err(StoreError::NotFound);
         }
-        if s.state.lock().soft_deleted {
+        if s.state.lock().writer.soft_deleted {
             return Err(StoreError::Gone);
         }
         Ok(s)
@@ -224,14 +210,7 @@ impl Store {
             let existing = map.get(&req.path).cloned();
             match existing {
                 Some(s) if !s.expired(now) => {
-                    let st = s.state.lock();
-                    if st.soft_deleted {
-                        return Err(StoreError::conflict(
-                            "a deleted stream at this path is still referenced by forks",
-                        ));
-                    }
-                    matches_config(&s, &req, st.closed)?;
-                    drop(st);
+                    rules::matches_config(&s.meta, &s.state.lock().writer, &req)?;
                     (s, false, self.engine.barrier())
                 }
                 other => {
@@ -246,7 +225,7 @@ impl Store {
         self.commit(commit).await?;
         self.finish_removal(removed);
         let (tail, closed) = {
-            let st = stream.state.lock();
+            let st = &stream.state.lock().writer;
             (st.tail, st.closed)
         };
         stream.publish(tail, closed);
@@ -262,72 +241,39 @@ impl Store {
         req: CreateRequest,
         now: i64,
     ) -> Result<(Arc<Stream>, Commit), StoreError> {
-        let mut content_type = req.content_type.clone();
-        let (mut ttl, mut expires) = (req.ttl_secs, req.expires_at_ms);
-        let mut base = 0;
-        let mut source = None;
-        let mut fork_meta = None;
-        if let Some(f) = &req.fork {
-            let src = map.get(&f.source_path).cloned().ok_or(StoreError::NotFound)?;
-            if src.expired(now) {
-                return Err(StoreError::NotFound);
+        let source = match &req.fork {
+            Some(f) => Some(map.get(&f.source_path).cloned().ok_or(StoreError::NotFound)?),
+            None => None,
+        };
+        let new = match &source {
+            Some(src) => {
+                let read = |a, b| src.read(a, b);
+                let view = rules::Source {
+                    id: src.id,
+                    meta: &src.meta,
+                    soft_deleted: src.state.lock().writer.soft_deleted,
+                    last_access_ms: src.last_access_ms.load(Ordering::Relaxed),
+                    tail: src.visible().tail,
+                    read: &read,
+                };
+                rules::plan_create(&req, Some(&view), now)?
             }
-            if src.state.lock().soft_deleted {
-                return Err(StoreError::conflict("fork source was deleted"));
-            }
-            match &content_type {
-                Some(ct) if !same_media(ct, &src.meta.content_type) => {
-                    return Err(StoreError::conflict(format!(
-                        "content type {ct} differs from the source's {}",
-                        src.meta.content_type
-                    )))
-                }
-                _ => content_type = Some(src.meta.content_type.clone()),
-            }
-            if ttl.is_none() && expires.is_none() {
-                ttl = src.meta.ttl_secs;
-                expires = src.meta.expires_at_ms;
-            }
-            base = fork_point(&src, f)?;
-            fork_meta = Some(ForkMeta {
-                source_id: src.id,
-                source_path: f.source_path.clone(),
-                requested_offset: f.offset,
-                sub_offset: f.sub_offset,
-            });
-            source = Some(src);
-        }
-        let content_type = content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
-        let data = if durastream::json::is_json(&content_type) {
-            if req.body.is_empty() {
-                Bytes::new()
-            } else {
-                let (framed, _) = durastream::json::frame_messages(&req.body, true)
-                    .map_err(|e| StoreError::bad(e.to_string()))?;
-                Bytes::from(framed)
-            }
-        } else {
-            req.body.clone()
+            None => rules::plan_create(&req, None, now)?,
         };
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let meta = StreamMeta {
-            path: req.path.clone(),
-            content_type,
-            ttl_secs: ttl,
-            expires_at_ms: expires,
-            requested_ttl_secs: req.ttl_secs,
-            requested_expires_at_ms: req.expires_at_ms,
-            base,
-            fork: fork_meta,
-            created_ms: now,
-        };
         let handle = self.engine.data(id)?;
-        if !data.is_empty() {
-            handle.write_at(0, &data).map_err(StoreError::from_data)?;
+        if !new.data.is_empty() {
+            handle.write_at(0, &new.data).map_err(StoreError::from_data)?;
         }
-        let state =
-            State { tail: base + data.len() as u64, closed: req.closed, ..State::default() };
-        let stream = Arc::new(Stream::new(id, meta.clone(), source.clone(), handle, state, now));
+        let writer = WriterState {
+            tail: new.meta.base + new.data.len() as u64,
+            closed: new.closed,
+            ..WriterState::default()
+        };
+        let state = State { writer, ..State::default() };
+        let base = new.meta.base;
+        let stream =
+            Arc::new(Stream::new(id, new.meta.clone(), source.clone(), handle, state, now));
         stream.visible.send_modify(|v| {
             v.tail = base;
             v.closed = false;
@@ -336,65 +282,53 @@ impl Store {
             src.state.lock().forks += 1;
         }
         map.insert(req.path, stream.clone());
-        let commit = self.engine.submit(Record::Create { id, meta, data, closed: req.closed });
-        Ok((stream, commit))
+        let record = Record::Create { id, meta: new.meta, data: new.data, closed: new.closed };
+        Ok((stream, self.engine.submit(record)))
     }
 
     /// Appends (and optionally closes), deduplicating producer retries.
     pub async fn append(
         &self,
         stream: &Arc<Stream>,
-        req: AppendRequest,
+        mut req: AppendRequest,
     ) -> Result<Appended, StoreError> {
         self.check_writable()?;
         let now = now_ms();
         let body_len = req.body.len();
-        let framed = if req.body.is_empty() {
-            Ok(Bytes::new())
-        } else if stream.is_json() {
-            durastream::json::frame_messages(&req.body, false)
-                .map(|(b, _)| Bytes::from(b))
-                .map_err(|e| StoreError::bad(e.to_string()))
-        } else {
-            Ok(req.body.clone())
-        };
+        // Framing (JSON parsing) happens before the stream's lock is taken.
+        let framed = rules::frame_body(&stream.meta.content_type, &req.body, false);
+        // Keep the framed bytes only: the raw JSON body is freed before storage copies them.
+        if let (true, Ok(f)) = (stream.is_json(), &framed) {
+            req.body = f.clone();
+        }
         let (out, commit) = {
             let mut st = stream.state.lock();
             if st.removed {
                 return Err(StoreError::NotFound);
             }
-            if st.soft_deleted {
-                return Err(StoreError::Gone);
-            }
-            if let Some(p) = &req.producer {
-                if let ProducerCheck::StaleEpoch { current } =
-                    check_producer(st.producers.get(&p.id), p)
-                {
-                    return Err(StoreError::StaleEpoch { current });
+            match rules::plan_append(&st.writer, &stream.meta, &req, framed)? {
+                rules::AppendPlan::Answer(out) => (out, self.engine.barrier()),
+                rules::AppendPlan::Write { pos, data } => {
+                    if !data.is_empty() {
+                        let at = pos - stream.meta.base;
+                        stream.data.write_at(at, &data).map_err(StoreError::from_data)?;
+                    }
+                    let out = rules::commit_append(&mut st.writer, &req, data.len() as u64);
+                    let commit = self.engine.submit(Record::Append {
+                        id: stream.id,
+                        pos,
+                        data,
+                        closed: req.close,
+                        producer: req.producer.clone(),
+                        stream_seq: req.stream_seq.clone(),
+                        at_ms: now,
+                    });
+                    (out, commit)
                 }
-            }
-            if st.closed {
-                // A producer retrying any request that was accepted (the closing one or an
-                // earlier one) gets its idempotent success, so retries never see a false error.
-                let dup = req.producer.as_ref().is_some_and(|p| {
-                    st.closed_by.as_ref() == Some(p)
-                        || matches!(
-                            check_producer(st.producers.get(&p.id), p),
-                            ProducerCheck::Duplicate { .. }
-                        )
-                });
-                if dup || (req.body.is_empty() && req.close && req.producer.is_none()) {
-                    let echo = req.producer.as_ref().map(|p| (p.epoch, p.seq));
-                    let out =
-                        Appended { tail: st.tail, closed: true, new_data: false, producer: echo };
-                    (out, self.engine.barrier())
-                } else {
-                    return Err(StoreError::Closed { tail: st.tail });
-                }
-            } else {
-                self.append_locked(stream, &mut st, req, framed, now)?
             }
         };
+        // The body is logged and buffered: free it before waiting for the log.
+        drop(req);
         stream.touch(now);
         self.commit(commit).await?;
         stream.publish(out.tail, out.closed);
@@ -405,93 +339,6 @@ impl Store {
             h.appended(stream);
         }
         Ok(out)
-    }
-
-    fn append_locked(
-        &self,
-        stream: &Stream,
-        st: &mut State,
-        req: AppendRequest,
-        framed: Result<Bytes, StoreError>,
-        now: i64,
-    ) -> Result<(Appended, Commit), StoreError> {
-        {
-            let check = req.producer.as_ref().map(|p| check_producer(st.producers.get(&p.id), p));
-            if !req.body.is_empty() {
-                match &req.content_type {
-                    None => return Err(StoreError::bad("Content-Type is required with a body")),
-                    Some(ct) if !same_media(ct, &stream.meta.content_type) => {
-                        return Err(StoreError::conflict(format!(
-                            "content type {ct} does not match the stream's {}",
-                            stream.meta.content_type
-                        )))
-                    }
-                    _ => {}
-                }
-            }
-            let data = framed?;
-            match check {
-                Some(ProducerCheck::Duplicate { last_seq }) => {
-                    let epoch = req.producer.as_ref().map_or(0, |p| p.epoch);
-                    let out = Appended {
-                        tail: st.tail,
-                        closed: st.closed,
-                        new_data: false,
-                        producer: Some((epoch, last_seq)),
-                    };
-                    return Ok((out, self.engine.barrier()));
-                }
-                Some(ProducerCheck::EpochNeedsSeqZero) => {
-                    return Err(StoreError::bad(
-                        "a new producer epoch must start at Producer-Seq 0",
-                    ))
-                }
-                Some(ProducerCheck::Gap { expected, received }) => {
-                    return Err(StoreError::SequenceGap { expected, received })
-                }
-                _ => {}
-            }
-            if let (Some(seq), Some(last)) = (&req.stream_seq, &st.stream_seq) {
-                if seq.as_bytes() <= last.as_bytes() {
-                    return Err(StoreError::conflict(format!(
-                        "Stream-Seq {seq:?} is not greater than the last one, {last:?}"
-                    )));
-                }
-            }
-            let pos = st.tail;
-            if !data.is_empty() {
-                stream
-                    .data
-                    .write_at(pos - stream.meta.base, &data)
-                    .map_err(StoreError::from_data)?;
-            }
-            st.tail += data.len() as u64;
-            if req.close {
-                st.closed = true;
-                st.closed_by = req.producer.clone();
-            }
-            if let Some(p) = &req.producer {
-                st.producers
-                    .insert(p.id.clone(), ProducerState { epoch: p.epoch, last_seq: p.seq });
-            }
-            if req.stream_seq.is_some() {
-                st.stream_seq = req.stream_seq.clone();
-            }
-            let commit = self.engine.submit(Record::Append {
-                id: stream.id,
-                pos,
-                data,
-                closed: req.close,
-                producer: req.producer.clone(),
-                stream_seq: req.stream_seq.clone(),
-                at_ms: now,
-            });
-            let echo = req.producer.as_ref().map(|p| (p.epoch, p.seq));
-            Ok((
-                Appended { tail: st.tail, closed: st.closed, new_data: true, producer: echo },
-                commit,
-            ))
-        }
     }
 
     /// Deletes a stream: soft when forks still read it, with cascading clean-up.
@@ -506,8 +353,9 @@ impl Store {
                 self.finish_removal(removed);
                 return Err(StoreError::NotFound);
             }
-            if s.state.lock().soft_deleted {
-                return Err(StoreError::Gone);
+            {
+                let st = s.state.lock();
+                rules::plan_delete(&st.writer, st.forks)?;
             }
             let removed = self.remove_locked(&mut map, &s);
             (self.engine.barrier(), removed)
@@ -562,9 +410,9 @@ impl Store {
         let mut removed = Vec::new();
         {
             let mut st = s.state.lock();
-            if st.forks > 0 {
-                if !st.soft_deleted {
-                    st.soft_deleted = true;
+            if !matches!(rules::plan_delete(&st.writer, st.forks), Ok(rules::DeletePlan::Remove)) {
+                if !st.writer.soft_deleted {
+                    st.writer.soft_deleted = true;
                     drop(st);
                     drop(self.engine.submit(Record::SoftDelete { id: s.id }));
                     s.mark_gone();
@@ -583,7 +431,7 @@ impl Store {
         while let Some(src) = next {
             let mut st = src.state.lock();
             st.forks = st.forks.saturating_sub(1);
-            if !(st.soft_deleted && st.forks == 0) || st.removed {
+            if !(st.writer.soft_deleted && st.forks == 0) || st.removed {
                 break;
             }
             st.removed = true;
@@ -611,82 +459,6 @@ impl Store {
     /// All streams, for checkpoints.
     pub fn snapshot_streams(&self) -> Vec<Arc<Stream>> {
         self.streams.read().values().cloned().collect()
-    }
-}
-
-/// Checks an existing stream against a create request (idempotent `PUT`).
-fn matches_config(s: &Stream, req: &CreateRequest, closed: bool) -> Result<(), StoreError> {
-    let m = &s.meta;
-    if let Some(ct) = &req.content_type {
-        if !same_media(ct, &m.content_type) {
-            return Err(StoreError::conflict("stream exists with a different content type"));
-        }
-    } else if m.fork.is_none() && !same_media(DEFAULT_CONTENT_TYPE, &m.content_type) {
-        return Err(StoreError::conflict("stream exists with a different content type"));
-    }
-    if req.ttl_secs != m.requested_ttl_secs || req.expires_at_ms != m.requested_expires_at_ms {
-        return Err(StoreError::conflict("stream exists with a different TTL or expiry"));
-    }
-    if req.closed != closed {
-        return Err(StoreError::conflict("stream exists with a different closed state"));
-    }
-    let fork_matches = match (&req.fork, &m.fork) {
-        (None, None) => true,
-        (Some(r), Some(f)) => {
-            r.source_path == f.source_path
-                && r.offset == f.requested_offset
-                && r.sub_offset == f.sub_offset
-        }
-        _ => false,
-    };
-    if !fork_matches {
-        return Err(StoreError::conflict("stream exists with a different fork source or offset"));
-    }
-    Ok(())
-}
-
-/// Resolves a fork's `(offset, sub-offset)` to a position in the source.
-fn fork_point(src: &Stream, f: &ForkRequest) -> Result<u64, StoreError> {
-    let tail = src.visible().tail;
-    let anchor = f.offset.unwrap_or(tail);
-    if anchor > tail {
-        return Err(StoreError::bad("Stream-Fork-Offset is beyond the source stream's tail"));
-    }
-    if f.sub_offset == 0 {
-        return Ok(anchor);
-    }
-    if src.is_json() {
-        let mut pos = anchor;
-        let mut left = f.sub_offset;
-        while left > 0 {
-            let end = tail.min(pos + 64 * 1024);
-            if end == pos {
-                return Err(StoreError::bad(
-                    "Stream-Fork-Sub-Offset is past the source's last message",
-                ));
-            }
-            let chunk = src.read(pos, end)?;
-            let mut used = 0;
-            for i in memchr::memchr_iter(b'\n', &chunk) {
-                used = i + 1;
-                left -= 1;
-                if left == 0 {
-                    break;
-                }
-            }
-            if used == 0 && end == tail {
-                return Err(StoreError::bad(
-                    "Stream-Fork-Sub-Offset is past the source's last message",
-                ));
-            }
-            pos += if left == 0 { used as u64 } else { chunk.len() as u64 };
-        }
-        Ok(pos)
-    } else {
-        anchor
-            .checked_add(f.sub_offset)
-            .filter(|p| *p <= tail)
-            .ok_or_else(|| StoreError::bad("Stream-Fork-Sub-Offset is past the source's tail"))
     }
 }
 

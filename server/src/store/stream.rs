@@ -1,6 +1,5 @@
 //! One stream: immutable metadata, mutable writer state, and the durable tail readers see.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::engine::{Data, ProducerStamp, StreamImage, StreamMeta};
+use super::rules::{self, WriterState};
 
 /// What readers may see: only durable bytes and a durable closure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,24 +20,11 @@ pub struct Visible {
     pub gone: bool,
 }
 
-/// A producer's last accepted position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProducerState {
-    pub epoch: u64,
-    pub last_seq: u64,
-}
-
 /// Writer-side state, changed under the stream's lock.
 #[derive(Debug, Default)]
 pub struct State {
-    /// Tail including appends not yet durable.
-    pub tail: u64,
-    pub closed: bool,
-    /// The producer request that closed the stream, for deduplicating its retries.
-    pub closed_by: Option<ProducerStamp>,
-    pub stream_seq: Option<String>,
-    pub producers: HashMap<String, ProducerState>,
-    pub soft_deleted: bool,
+    /// What the protocol rules read and change.
+    pub writer: WriterState,
     /// Removed from the store; late requests holding this handle must fail.
     pub removed: bool,
     /// Live forks reading this stream's data.
@@ -57,51 +44,6 @@ pub struct Stream {
     pub last_access_ms: AtomicI64,
 }
 
-/// The outcome of checking a producer stamp against the stream's producer state.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ProducerCheck {
-    /// Next in sequence (or a new epoch): append it.
-    Accept,
-    /// Already appended; `last_seq` is the highest accepted sequence.
-    Duplicate { last_seq: u64 },
-    /// The producer was fenced by a newer epoch.
-    StaleEpoch { current: u64 },
-    /// A new epoch must start at sequence 0.
-    EpochNeedsSeqZero,
-    /// Requests were lost between the last accepted one and this one.
-    Gap { expected: u64, received: u64 },
-}
-
-/// Validates a producer stamp (spec section 5.2.1).
-pub fn check_producer(state: Option<&ProducerState>, stamp: &ProducerStamp) -> ProducerCheck {
-    let Some(st) = state else {
-        return if stamp.seq == 0 {
-            ProducerCheck::Accept
-        } else if stamp.epoch > 0 {
-            ProducerCheck::EpochNeedsSeqZero
-        } else {
-            ProducerCheck::Gap { expected: 0, received: stamp.seq }
-        };
-    };
-    if stamp.epoch < st.epoch {
-        return ProducerCheck::StaleEpoch { current: st.epoch };
-    }
-    if stamp.epoch > st.epoch {
-        return if stamp.seq == 0 {
-            ProducerCheck::Accept
-        } else {
-            ProducerCheck::EpochNeedsSeqZero
-        };
-    }
-    if stamp.seq <= st.last_seq {
-        ProducerCheck::Duplicate { last_seq: st.last_seq }
-    } else if stamp.seq == st.last_seq + 1 {
-        ProducerCheck::Accept
-    } else {
-        ProducerCheck::Gap { expected: st.last_seq + 1, received: stamp.seq }
-    }
-}
-
 impl Stream {
     pub fn new(
         id: u64,
@@ -111,7 +53,7 @@ impl Stream {
         state: State,
         now_ms: i64,
     ) -> Stream {
-        let visible = Visible { tail: state.tail, closed: state.closed, gone: false };
+        let visible = Visible { tail: state.writer.tail, closed: state.writer.closed, gone: false };
         Stream {
             id,
             meta,
@@ -125,7 +67,7 @@ impl Stream {
 
     /// The stream's state for a checkpoint.
     pub fn image(&self) -> StreamImage {
-        let st = self.state.lock();
+        let st = &self.state.lock().writer;
         StreamImage {
             id: self.id,
             meta: self.meta.clone(),
@@ -170,14 +112,7 @@ impl Stream {
 
     /// True once the stream's TTL or absolute expiry has passed.
     pub fn expired(&self, now_ms: i64) -> bool {
-        if self.meta.expires_at_ms.is_some_and(|t| t <= now_ms) {
-            return true;
-        }
-        self.meta.ttl_secs.is_some_and(|ttl| {
-            let last = self.last_access_ms.load(Ordering::Relaxed);
-            last.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX))
-                <= now_ms
-        })
+        rules::expired(&self.meta, self.last_access_ms.load(Ordering::Relaxed), now_ms)
     }
 
     pub fn is_json(&self) -> bool {
@@ -216,44 +151,5 @@ impl Stream {
             out.push(self.data.read_at(from - base, len)?);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stamp(epoch: u64, seq: u64) -> ProducerStamp {
-        ProducerStamp { id: "p".into(), epoch, seq }
-    }
-
-    #[test]
-    fn producer_rules() {
-        assert_eq!(check_producer(None, &stamp(0, 0)), ProducerCheck::Accept);
-        assert_eq!(check_producer(None, &stamp(3, 0)), ProducerCheck::Accept);
-        assert_eq!(
-            check_producer(None, &stamp(0, 2)),
-            ProducerCheck::Gap { expected: 0, received: 2 }
-        );
-        let st = ProducerState { epoch: 2, last_seq: 5 };
-        assert_eq!(
-            check_producer(Some(&st), &stamp(1, 9)),
-            ProducerCheck::StaleEpoch { current: 2 }
-        );
-        assert_eq!(check_producer(Some(&st), &stamp(3, 1)), ProducerCheck::EpochNeedsSeqZero);
-        assert_eq!(check_producer(Some(&st), &stamp(3, 0)), ProducerCheck::Accept);
-        assert_eq!(
-            check_producer(Some(&st), &stamp(2, 5)),
-            ProducerCheck::Duplicate { last_seq: 5 }
-        );
-        assert_eq!(
-            check_producer(Some(&st), &stamp(2, 0)),
-            ProducerCheck::Duplicate { last_seq: 5 }
-        );
-        assert_eq!(check_producer(Some(&st), &stamp(2, 6)), ProducerCheck::Accept);
-        assert_eq!(
-            check_producer(Some(&st), &stamp(2, 8)),
-            ProducerCheck::Gap { expected: 6, received: 8 }
-        );
     }
 }

@@ -39,6 +39,10 @@ pub enum SubError {
     /// An ack names an unlinked stream, regresses, or passes the tail (`409 INVALID_OFFSET`).
     #[error("{0}")]
     InvalidOffset(String),
+    /// A server bound would be passed (`409 LIMIT_EXCEEDED`): too many subscriptions, or
+    /// too many links in one subscription. Delete some, or raise the flag named.
+    #[error("{what}: this server allows at most {limit} (raise it with --{flag})")]
+    LimitExceeded { what: &'static str, limit: usize, flag: &'static str },
     /// Subscription state could not be persisted earlier; writes are refused (`503`).
     #[error("subscription storage failed earlier; the server refuses changes until restarted")]
     Unavailable,
@@ -62,6 +66,7 @@ impl SubError {
             SubError::AlreadyClaimed { .. } => "ALREADY_CLAIMED",
             SubError::NoPendingWork => "NO_PENDING_WORK",
             SubError::InvalidOffset(_) => "INVALID_OFFSET",
+            SubError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             SubError::Unavailable => "UNAVAILABLE",
             SubError::Io(_) => "INTERNAL_ERROR",
         }

@@ -23,6 +23,7 @@
 mod config;
 mod error;
 mod glob;
+mod limits;
 mod persist;
 mod pull;
 pub mod routes;
@@ -105,6 +106,10 @@ pub struct Subscriptions {
     notify: tokio::sync::Notify,
     io_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failed: AtomicBool,
+    max_subscriptions: usize,
+    max_links: usize,
+    /// When a pattern link was last skipped for the link cap (ms), to rate-limit the log.
+    last_link_warning: AtomicU64,
 }
 
 /// Forwards store changes to the subscriptions (weakly: the store outlives nothing).
@@ -159,6 +164,9 @@ impl Subscriptions {
             notify: tokio::sync::Notify::new(),
             io_locks: Mutex::new(HashMap::new()),
             failed: AtomicBool::new(false),
+            max_subscriptions: config.max_subscriptions.max(1),
+            max_links: config.max_subscription_links.max(1),
+            last_link_warning: AtomicU64::new(0),
         });
         let all: Vec<(String, StreamNow)> = subs
             .store
@@ -272,10 +280,6 @@ impl Subscriptions {
         }
     }
 
-    fn io_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.io_locks.lock().entry(id.to_string()).or_default().clone()
-    }
-
     /// Writes the entry's state if it changed since the last write.
     async fn save(&self, entry: &Arc<Entry>) -> Result<(), SubError> {
         if !self.persist.is_durable() {
@@ -376,6 +380,12 @@ impl Subscriptions {
         let mut touched = Vec::new();
         for e in registry.values() {
             let mut slot = e.slot.lock();
+            if !slot.deleted && !self.link_allowed(&slot.state, rel) {
+                if slot.state.config.globs(rel) {
+                    self.warn_link_skipped(&e.id, rel);
+                }
+                continue;
+            }
             if !slot.deleted && slot.state.stream_created(rel, now) {
                 slot.touch();
                 self.index_add(&e.id, [rel.to_string()]);
@@ -421,6 +431,21 @@ impl Subscriptions {
             };
         }
         self.check_writable()?;
+        if self.registry.read().len() >= self.max_subscriptions {
+            return Err(SubError::LimitExceeded {
+                what: "too many subscriptions",
+                limit: self.max_subscriptions,
+                flag: "max-subscriptions",
+            });
+        }
+        if let Some(ws) = &cfg.wake_stream {
+            if self.store.get(&self.key_of(ws)).is_ok_and(|s| !s.is_json()) {
+                return Err(SubError::invalid(format!(
+                    "wake_stream {ws:?} is not a JSON stream: wake events are JSON messages, \
+                     so the wake stream must have content type application/json"
+                )));
+            }
+        }
         let explicit: Vec<(String, Option<StreamNow>)> =
             cfg.streams.iter().map(|p| (p.clone(), self.stream_now(p))).collect();
         let mut st = SubState::new(id.to_string(), cfg, self.origin(host), now_ms());
@@ -431,6 +456,9 @@ impl Subscriptions {
         }
         for (rel, now) in explicit {
             st.link_at_tail(&rel, now, true);
+        }
+        if st.links.len() > self.max_links {
+            return Err(self.too_many_links());
         }
         let entry = Entry::new(st);
         self.insert(entry.clone());
@@ -443,7 +471,7 @@ impl Subscriptions {
         {
             let mut slot = entry.slot.lock();
             for (rel, now) in &late {
-                if slot.state.stream_created(rel, *now) {
+                if self.link_allowed(&slot.state, rel) && slot.state.stream_created(rel, *now) {
                     slot.touch();
                 }
             }
@@ -521,12 +549,6 @@ impl Subscriptions {
             self.failed.store(true, Ordering::SeqCst);
             return Err(SubError::Io(e));
         }
-        drop(_held);
-        // Forget the id's lock unless someone else is already waiting on it.
-        let mut locks = self.io_locks.lock();
-        if locks.get(id).is_some_and(|l| Arc::strong_count(l) == 2) {
-            locks.remove(id);
-        }
         Ok(())
     }
 
@@ -547,6 +569,10 @@ impl Subscriptions {
             streams.into_iter().map(|p| (p.clone(), self.stream_now(&p))).collect();
         {
             let mut slot = entry.slot.lock();
+            let added = nows.iter().filter(|(p, _)| !slot.state.links.contains_key(p)).count();
+            if slot.state.links.len() + added > self.max_links {
+                return Err(self.too_many_links());
+            }
             for (p, now) in &nows {
                 slot.state.link_at_tail(p, *now, true);
             }
@@ -584,3 +610,7 @@ fn new_wake_id() -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("w_{hex}")
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod limits_tests;

@@ -188,11 +188,13 @@ impl Subscriptions {
                 return;
             }
         };
-        let mut body = serde_json::to_vec(&view::wake_event(st, wake, now_ms()))
-            .expect("a wake event always serializes");
         if !stream.is_json() {
-            body.push(b'\n');
+            // Checked at creation; a stream re-created later with another type gets nothing.
+            tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: the wake stream is not a JSON stream");
+            return;
         }
+        let body = serde_json::to_vec(&view::wake_event(st, wake, now_ms()))
+            .expect("a wake event always serializes");
         let req = AppendRequest {
             content_type: Some(stream.meta.content_type.clone()),
             body: Bytes::from(body),

@@ -66,7 +66,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Reply {
     let subs = &app.subscriptions;
-    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let host = crate::http::safe_host(headers);
     let rest = rest.trim_start_matches('/');
     if let Some(r) = crate::admin::handle(app, method, rest, query) {
         return r;
@@ -84,6 +84,10 @@ pub async fn handle(
     let Some(id) = decode(raw_id) else { return not_found() };
     if id.is_empty() {
         return not_found();
+    }
+    // No subscription can have a malformed id: answer before touching any state.
+    if *method != Method::PUT && super::config::check_id(&id).is_err() {
+        return subscription_error(&SubError::NotFound);
     }
     match (tail, method) {
         ("", &Method::PUT) => reply(subs.put(&id, &body, host).await, |(v, created)| {

@@ -6,7 +6,12 @@
 //!   `http://localhost` and `http://127.0.0.x`, and loopback targets of those names.
 //! - Every other private, loopback, link-local, shared, multicast or reserved address is
 //!   refused, including cloud metadata endpoints (`169.254.169.254`, `fd00:ec2::254`,
-//!   `metadata.google.internal`) and IPv4 addresses embedded in IPv6.
+//!   `metadata.google.internal`), IPv4 addresses embedded in IPv6, and the IPv6 transition
+//!   and special ranges that tunnel to or stand for other networks (6to4 `2002::/16`,
+//!   Teredo `2001::/32`, local NAT64 `64:ff9b:1::/48`, discard `100::/64`).
+//! - Only the default https port (443) is allowed: a webhook cannot be aimed at another
+//!   service on a public host. The development exception (`--allow-localhost-webhooks`)
+//!   lifts the port rule, for local receivers on any port.
 //!
 //! Literal addresses are checked when the subscription is created and again before each
 //! delivery. Host names are checked again at connection time by [`GuardedResolver`]: every
@@ -52,8 +57,15 @@ impl Policy {
             "http" => return Err(rejected("webhook.url must use https")),
             s => return Err(rejected(format!("webhook.url scheme {s:?} is not allowed"))),
         }
-        if dev {
-            return Ok(url);
+        if self.allow_localhost {
+            if dev {
+                return Ok(url);
+            }
+        } else if url.port_or_known_default() != Some(443) {
+            return Err(rejected(format!(
+                "webhook.url must use the default https port 443, not {}",
+                url.port().map_or_else(|| "another".to_string(), |p| p.to_string())
+            )));
         }
         match host {
             Host::Ipv4(ip) => check_ip(IpAddr::V4(ip))?,
@@ -165,6 +177,14 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         "a multicast"
     } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
         "a documentation"
+    } else if seg[0] == 0x2002 {
+        "a 6to4 (2002::/16)"
+    } else if seg[0] == 0x2001 && seg[1] == 0 {
+        "a Teredo (2001::/32)"
+    } else if seg[..3] == [0x64, 0xff9b, 1] {
+        "a local-use NAT64 (64:ff9b:1::/48)"
+    } else if seg[..4] == [0x100, 0, 0, 0] {
+        "a discard-only (100::/64)"
     } else {
         return None;
     };
@@ -212,6 +232,8 @@ mod tests {
         assert!(PROD.check("https://hooks.example.com/x").is_ok());
         assert!(PROD.check("https://93.184.216.34/hook").is_ok());
         assert!(PROD.check("https://[2606:2800:220:1::1]/hook").is_ok());
+        assert!(PROD.check("https://hooks.example.com:443/x").is_ok());
+        assert!(PROD.check("https://[2001:4860::8888]/").is_ok(), "2001:4860:: is not Teredo");
     }
 
     #[test]
@@ -231,6 +253,13 @@ mod tests {
             "https://[fd00:ec2::254]/",
             "https://[::ffff:10.0.0.1]/",
             "https://[64:ff9b::a00:1]/",
+            "https://[2002:c000:204::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://[64:ff9b:1::5db8:d822]/",
+            "https://[100::1]/",
+            "https://hooks.example.com:8443/x",
+            "https://hooks.example.com:22/x",
+            "https://93.184.216.34:6379/",
             "https://2130706433/",
             "https://localhost/",
             "https://metadata.google.internal/",
@@ -254,6 +283,7 @@ mod tests {
         assert!(code(DEV, "http://127.0.1.1/hook").is_some());
         assert!(code(DEV, "http://10.0.0.1/hook").is_some());
         assert!(code(DEV, "http://[::1]/hook").is_some());
+        assert!(DEV.check("https://hooks.example.com:8443/x").is_ok(), "any port in dev mode");
     }
 
     #[test]

@@ -24,6 +24,8 @@ use crate::config::FsyncPolicy;
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Most bytes written in one group.
 const GROUP_BYTES: usize = 8 * 1024 * 1024;
+/// A record this large that starts a group becomes the group's buffer (no copy).
+const LARGE_RECORD: usize = 1024 * 1024;
 
 type Reply<T> = oneshot::Sender<io::Result<T>>;
 
@@ -183,7 +185,11 @@ impl Writer {
                 while let Some(job) = next.take() {
                     match job {
                         Job::Write(b, w) => {
-                            buf.extend_from_slice(&b);
+                            if buf.is_empty() && b.len() >= LARGE_RECORD {
+                                buf = b; // a large record is written without a copy
+                            } else {
+                                buf.extend_from_slice(&b);
+                            }
                             waiters.push(w);
                         }
                         Job::Barrier(w) => waiters.push(w),
@@ -211,6 +217,9 @@ impl Writer {
             }
             crate::metrics::group_committed(waiters.len(), buf.len(), group_start.elapsed());
             buf.clear();
+            if buf.capacity() > GROUP_BYTES {
+                buf = Vec::with_capacity(GROUP_BYTES); // give a huge record's memory back
+            }
             for w in waiters.drain(..) {
                 let _ = w.send(match &result {
                     Ok(()) => Ok(()),

@@ -1,0 +1,171 @@
+"""Throughput scenarios driven by wrk, and instructions per append under callgrind.
+
+wrk (Debian's package) is a C load generator that costs far less per request than the
+servers it drives, so the servers, not the generator, set the figures; the ceiling row
+(a bare HTTP server) shows how much headroom it has.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PREFIX = "/v1/stream"
+
+
+def ensure_tools(*names):
+    """Installs wrk / valgrind from Debian's packages when missing."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, stdout=subprocess.DEVNULL)
+
+
+def request(port, method, path, body=b"", headers=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def run_wrk(port, script, arg, connections, duration, threads=2):
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+           os.path.join(HERE, "wrk", script), f"http://127.0.0.1:{port}", "--", arg]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=duration + 60).stdout
+    m = re.search(r"^JSON (\{.*\})$", out, re.M)
+    if not m:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    return json.loads(m.group(1))
+
+
+def append(port, pid, duration, run_id, create=True):
+    """64 connections appending 256 B bodies to 100 streams; returns metrics."""
+    prefix = f"{PREFIX}/wrk-{run_id}-"
+    if create:
+        for i in range(100):
+            status, _ = request(port, "PUT", f"{prefix}{i}", headers={"Content-Type": "application/octet-stream"})
+            if status not in (200, 201):
+                raise RuntimeError(f"create failed: HTTP {status}")
+    cpu0 = cpu_seconds(pid) if pid else 0.0
+    s = run_wrk(port, "append.lua", prefix, 64, duration)
+    cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
+    secs = s["duration_us"] / 1e6
+    if s["status_errors"] or s["socket_errors"]:
+        raise RuntimeError(f"append: {s['status_errors']} non-2xx answers, {s['socket_errors']} socket errors")
+    out = {
+        "appends/s": s["requests"] / secs,
+        "latency p50": s["p50_us"] / 1000,
+        "latency p99": s["p99_us"] / 1000,
+    }
+    if pid and s["requests"]:
+        out["server cpu per op"] = cpu / s["requests"] * 1e6
+    return out
+
+
+def catch_up(port, pid, duration, run_id, size_mb=10):
+    """16 connections reading one 10 MiB stream from its start; MB/s and bytes per response."""
+    path = f"{PREFIX}/wrk-read-{run_id}"
+    status, _ = request(port, "PUT", path, headers={"Content-Type": "application/octet-stream"})
+    if status not in (200, 201):
+        raise RuntimeError(f"create failed: HTTP {status}")
+    chunk = os.urandom(1 << 20)
+    for _ in range(size_mb):
+        status, _ = request(port, "POST", path, chunk, {"Content-Type": "application/octet-stream"})
+        if status not in (200, 204):
+            raise RuntimeError(f"append failed: HTTP {status}")
+    s = run_wrk(port, "read.lua", path, 16, duration)
+    if s["status_errors"] or s["socket_errors"]:
+        raise RuntimeError(f"read: {s['status_errors']} non-2xx answers, {s['socket_errors']} socket errors")
+    secs = s["duration_us"] / 1e6
+    return {
+        "throughput": s["bytes"] / secs / 1e6,
+        "bytes per response": s["bytes"] / max(1, s["requests"]),
+    }
+
+
+def instructions_per_append(argv_of, appends=2000):
+    """Instructions the server executes per append, from two callgrind runs (none and N).
+
+    Instruction counts do not move with machine noise: the figure is stable from run to
+    run for the same binary.
+    """
+    totals = []
+    for n in (0, appends):
+        tmp = tempfile.mkdtemp(prefix="ds-callgrind-")
+        port = _free_port()
+        launch = argv_of(port, os.path.join(tmp, "data"))
+        argv, env = launch if isinstance(launch, tuple) else (launch, {})
+        out = os.path.join(tmp, "callgrind.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
+                                env=dict(os.environ, **env))
+        try:
+            _wait(port, proc, 120)
+            path = f"{PREFIX}/cg"
+            status, _ = request(port, "PUT", path, headers={"Content-Type": "application/octet-stream"})
+            if status not in (200, 201):
+                raise RuntimeError(f"create failed under callgrind: HTTP {status}")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            body = b"x" * 256
+            for _ in range(n):
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
+                r = conn.getresponse()
+                r.read()
+                if r.status not in (200, 204):
+                    raise RuntimeError(f"append failed under callgrind: HTTP {r.status}")
+            conn.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        total = 0
+        for name in os.listdir(tmp):  # one file per process (and per thread, if split)
+            if name.startswith("callgrind.out"):
+                with open(os.path.join(tmp, name)) as f:
+                    for line in f:
+                        if line.startswith(("summary:", "totals:")):
+                            total = max(total, int(line.split()[1]))
+        shutil.rmtree(tmp, ignore_errors=True)
+        totals.append(total)
+    return (totals[1] - totals[0]) / appends
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(port, proc, timeout):
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
