@@ -69,6 +69,12 @@ pub struct Config {
     /// Public base URL (`https://host[:port]`) for the callback and JWKS URLs the server
     /// hands out; without it they are built from the creating request's `Host`.
     pub public_url: Option<String>,
+    /// Address of the Prometheus metrics listener (`GET /metrics`); `None`: no metrics.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Serve the web console at `/_console` (implies `admin_api`).
+    pub console: bool,
+    /// Serve the stream listing `{prefix}/__ds/streams`: it reveals every stream's path.
+    pub admin_api: bool,
     /// Token authentication; `None` (the default) lets every client do everything.
     pub auth: Option<AuthConfig>,
     /// Browser origins allowed by CORS; `Any` (`*`, the default) is for local development.
@@ -110,6 +116,9 @@ impl Config {
             webhooks: false,
             allow_localhost_webhooks: false,
             public_url: None,
+            metrics_bind: None,
+            console: false,
+            admin_api: false,
             auth: None,
             cors_origins: CorsOrigins::Any,
             max_connections: 10_000,

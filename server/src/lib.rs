@@ -8,11 +8,14 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod limits;
 mod listen;
+pub mod metrics;
 mod server;
 pub mod store;
 pub mod subscriptions;

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 mod bench;
 mod cli_client;
+mod logging;
+#[cfg(feature = "otel")]
+mod otel;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use durastream_server::auth::{AuthConfig, CorsOrigins};
 use durastream_server::{Config, FsyncPolicy};
 
@@ -23,6 +26,10 @@ struct Cli {
         default_value = "http://127.0.0.1:4437/v1/stream"
     )]
     url: String,
+    /// Log line format on standard error: text for people, json (one object per line, with
+    /// the request span's fields) for log collectors. DURASTREAM_LOG sets the filter.
+    #[arg(long, global = true, env = "DURASTREAM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,6 +42,11 @@ enum Command {
     Bench(bench::BenchArgs),
     #[command(flatten)]
     Client(cli_client::ClientCommand),
+    /// Print a shell completion script, e.g. `durastream completions bash > /etc/bash_completion.d/durastream`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How the file engine syncs its write-ahead log.
@@ -113,6 +125,18 @@ struct ServeArgs {
     /// it is a plain host name or address (else the bound address).
     #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (keep it
+    /// private). Off by default.
+    #[arg(long, env = "DURASTREAM_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
+    /// Serve the web console at /_console (implies --admin-api). It uses the same HTTP API as
+    /// any client, so it can do what the token entered in it allows.
+    #[arg(long, env = "DURASTREAM_CONSOLE")]
+    console: bool,
+    /// Serve the listings {prefix}/__ds/streams and {prefix}/__ds/subscriptions (used by
+    /// `durastream ls`). They reveal every stream's path: leave off where paths are secrets.
+    #[arg(long, env = "DURASTREAM_ADMIN_API")]
+    admin_api: bool,
     /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
     /// a comma-separated list like https://app.example.com,http://localhost:5173. Listed
     /// origins are echoed with Vary: Origin; others get no CORS headers.
@@ -201,6 +225,9 @@ impl ServeArgs {
             webhooks: self.webhooks,
             allow_localhost_webhooks: self.allow_localhost_webhooks,
             public_url: self.public_url.clone(),
+            metrics_bind: self.metrics_bind,
+            console: self.console,
+            admin_api: self.admin_api,
             auth: self.auth().map_err(|e| e.to_string())?,
             cors_origins: CorsOrigins::parse(&self.cors_origins)?,
             max_connections: self.max_connections,
@@ -257,13 +284,17 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DURASTREAM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "durastream", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let _logging = match logging::init(cli.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("durastream: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -283,8 +314,9 @@ fn main() -> ExitCode {
             runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
         }
         Command::Client(cmd) => {
-            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| e.to_string())
+            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| cli_client::explain(&e))
         }
+        Command::Completions { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::http::{body::BodyBudget, faults::Faults, handle, App};
+use crate::http::{body::BodyBudget, faults::Faults, App};
 use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::{Engine, MemoryEngine, Store};
@@ -26,6 +26,7 @@ pub struct Server {
     tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<io::Result<()>>,
+    metrics: Option<crate::metrics::Endpoint>,
 }
 
 /// Opens the configured engine and builds the store (blocking: recovery reads the disk).
@@ -63,17 +64,29 @@ impl Server {
         .map_err(io::Error::other)??;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let metrics = match config.metrics_bind {
+            Some(bind) => Some(
+                crate::metrics::Endpoint::start(bind, store.clone(), config.data_dir.clone())
+                    .await?,
+            ),
+            None => None,
+        };
         // The address in force (port 0 picked one): URLs built from it must name it.
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let secure = tls.is_some();
         let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, tls, stop_rx));
-        Ok(Server { addr, tls: secure, stop: Some(stop_tx), task })
+        Ok(Server { addr, tls: secure, stop: Some(stop_tx), task, metrics })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics listener, when `Config::metrics_bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(crate::metrics::Endpoint::addr)
     }
 
     /// The server's root URL, `http://host:port` (`https://` with TLS; streams live under
@@ -120,6 +133,7 @@ async fn serve(
         "serving at most {cap} connections at once"
     );
     let connections = Arc::new(tokio::sync::Semaphore::new(cap));
+    crate::metrics::connection_cap(cap);
     // HTTP/1.1 and HTTP/2 on one listener: h2c by prior knowledge, or ALPN under TLS.
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
@@ -141,6 +155,9 @@ async fn serve(
     loop {
         // At the cap, stop accepting: new clients wait in the listen backlog while the
         // connections already open keep being served.
+        if connections.available_permits() == 0 {
+            crate::metrics::connection_cap_reached();
+        }
         let permit = tokio::select! {
             p = connections.clone().acquire_owned() => match p {
                 Ok(p) => p,
@@ -164,8 +181,9 @@ async fn serve(
                     }
                 };
                 let _ = tcp.set_nodelay(true);
+                let open = crate::metrics::Connection::opened();
                 let app = app.clone();
-                let svc = service_fn(move |req| handle(app.clone(), req));
+                let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
                 let (http, tls, watcher) = (http.clone(), tls.clone(), graceful.watcher());
                 tokio::spawn(async move {
                     let result = match tls {
@@ -185,6 +203,7 @@ async fn serve(
                         tracing::debug!("connection ended: {e}");
                     }
                     drop(permit);
+                    drop(open);
                 });
             }
             _ = &mut stop => break,

@@ -210,7 +210,8 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
             Ok(b) => b,
             Err(r) => return r,
         };
-        return subscription_routes::handle(app, &parts.method, &parts.headers, &rest, body.bytes)
+        let (method, query) = (&parts.method, parts.uri.query());
+        return subscription_routes::handle(app, method, &parts.headers, &rest, query, body.bytes)
             .await;
     }
     let key = match app.stream_key(req.uri().path()) {

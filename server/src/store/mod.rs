@@ -142,10 +142,15 @@ impl Store {
     /// Writes a checkpoint so the log can be trimmed (blocking; run off the async threads).
     pub fn checkpoint(&self) -> std::io::Result<()> {
         let _one = self.checkpointing.lock();
-        let token = self.engine.begin_checkpoint()?;
-        let images: Vec<StreamImage> = self.snapshot_streams().iter().map(|s| s.image()).collect();
-        let next_id = self.next_id.load(Ordering::SeqCst);
-        self.engine.finish_checkpoint(token, next_id, images)
+        let started = std::time::Instant::now();
+        let result = self.engine.begin_checkpoint().and_then(|token| {
+            let images: Vec<StreamImage> =
+                self.snapshot_streams().iter().map(|s| s.image()).collect();
+            let next_id = self.next_id.load(Ordering::SeqCst);
+            self.engine.finish_checkpoint(token, next_id, images)
+        });
+        crate::metrics::checkpoint_done(started.elapsed(), result.is_ok());
+        result
     }
 
     pub fn engine(&self) -> &Arc<dyn Engine> {
@@ -289,6 +294,7 @@ impl Store {
     ) -> Result<Appended, StoreError> {
         self.check_writable()?;
         let now = now_ms();
+        let body_len = req.body.len();
         // Framing (JSON parsing) happens before the stream's lock is taken.
         let framed = rules::frame_body(&stream.meta.content_type, &req.body, false);
         // Keep the framed bytes only: the raw JSON body is freed before storage copies them.
@@ -326,6 +332,9 @@ impl Store {
         stream.touch(now);
         self.commit(commit).await?;
         stream.publish(out.tail, out.closed);
+        if out.new_data && body_len > 0 {
+            crate::metrics::appended(body_len);
+        }
         if let (true, Some(h)) = (out.new_data, self.hooks.get()) {
             h.appended(stream);
         }

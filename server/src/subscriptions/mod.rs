@@ -52,6 +52,7 @@ use signing::Signer;
 use ssrf::Policy;
 use state::{StreamNow, SubState, Tails};
 use token::Tokens;
+pub use view::timestamp as view_timestamp;
 
 /// One subscription in memory.
 struct Entry {
@@ -512,6 +513,19 @@ impl Subscriptions {
             return Err(SubError::NotFound);
         }
         Ok(self.describe(&slot.state, host))
+    }
+
+    /// Every subscription as JSON, in id order (the admin listing).
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let mut entries = self.entries();
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        entries
+            .iter()
+            .filter_map(|e| {
+                let slot = e.slot.lock();
+                (!slot.deleted).then(|| self.describe(&slot.state, None))
+            })
+            .collect()
     }
 
     /// `DELETE`: tombstones the subscription and removes its file.

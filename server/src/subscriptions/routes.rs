@@ -6,6 +6,7 @@
 //! POST                 {prefix}/__ds/subscriptions/:id/streams
 //! DELETE               {prefix}/__ds/subscriptions/:id/streams/:path   (path URL-encoded)
 //! POST                 {prefix}/__ds/subscriptions/:id/{callback,claim,ack,release}
+//! GET                  {prefix}/__ds/streams, {prefix}/__ds/subscriptions   (admin.rs)
 //! ```
 
 use bytes::Bytes;
@@ -61,11 +62,15 @@ pub async fn handle(
     method: &Method,
     headers: &HeaderMap,
     rest: &str,
+    query: Option<&str>,
     body: Bytes,
 ) -> Reply {
     let subs = &app.subscriptions;
     let host = crate::http::safe_host(headers);
     let rest = rest.trim_start_matches('/');
+    if let Some(r) = crate::admin::handle(app, method, rest, query) {
+        return r;
+    }
     if rest == "jwks.json" {
         return match *method {
             Method::GET | Method::HEAD => json_reply(StatusCode::OK, &subs.jwks())

@@ -31,6 +31,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+impl Outcome {
+    /// The metrics label of this outcome.
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Accepted => "accepted",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
 /// The outgoing HTTP client.
 pub struct Http {
     client: reqwest::Client,
@@ -123,6 +134,7 @@ impl Subscriptions {
             let st = &slot.state;
             match (&st.wake, &st.config.webhook_url) {
                 (Some(w), Some(url)) if w.wake_id == wake_id && !slot.deleted => {
+                    let retry = st.retry.is_some();
                     let token = self.tokens.issue(&Claims {
                         sub: st.id.clone(),
                         gen: w.generation,
@@ -137,15 +149,18 @@ impl Subscriptions {
                         url.clone(),
                         body,
                         lease.clamp(Duration::from_secs(5), Duration::from_secs(30)),
+                        retry,
                     ))
                 }
                 _ => None,
             }
         };
         let outcome = match prepared {
-            Some((url, body, timeout)) => {
+            Some((url, body, timeout, retry)) => {
                 let signature = self.signer.header(now_ms() / 1000, &body);
-                self.http.post(&url, signature, body, timeout).await
+                let outcome = self.http.post(&url, signature, body, timeout).await;
+                crate::metrics::webhook_attempt(outcome.label(), retry);
+                outcome
             }
             None => Outcome::Failed("the wake ended before delivery".into()),
         };

@@ -179,6 +179,7 @@ impl Writer {
                 },
             };
             let mut control = None;
+            let group_start = Instant::now();
             if let Some(job) = job {
                 let mut next = Some(job);
                 while let Some(job) = next.take() {
@@ -214,6 +215,7 @@ impl Writer {
             } else if !buf.is_empty() {
                 dirty = true;
             }
+            crate::metrics::group_committed(waiters.len(), buf.len(), group_start.elapsed());
             buf.clear();
             if buf.capacity() > GROUP_BYTES {
                 buf = Vec::with_capacity(GROUP_BYTES); // give a huge record's memory back
@@ -272,7 +274,9 @@ impl Writer {
             }
             if sync {
                 faults::io("wal-sync")?;
+                let started = Instant::now();
                 self.file.sync_data()?;
+                crate::metrics::fsync_done(started.elapsed());
             }
             Ok::<(), io::Error>(())
         })();

@@ -1,18 +1,30 @@
-//! `durastream create|append|read|head|close|delete|fork`: a command-line client built on
-//! `durastream::client`.
+//! `durastream create|append|read|tail|ls|head|close|delete|fork`: a command-line client
+//! built on `durastream::client`.
 //!
 //! The stream URL is the global `--url` / `DURASTREAM_URL`: either a full stream URL, or a
 //! base URL to which each command's STREAM argument is appended. Output is meant for people
 //! on a terminal and for programs when piped: `read` writes the raw bytes (JSON streams: one
-//! message per line), write commands print the new offset, `head` prints JSON.
+//! message per line), write commands print the new offset, `head` prints JSON. Long uploads
+//! and downloads draw a progress bar on standard error when it is a terminal.
+//!
+//! Files: `listing.rs` (`ls`), `tail.rs` (`tail`), `transfer.rs` (`append --file`,
+//! `read --output`, progress bars), `hints.rs` (what to do about an error).
+
+mod hints;
+mod listing;
+mod tail;
+mod transfer;
 
 use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use durastream::client::{
     AppendOptions, Client, CreateOptions, DurableStream, Error, ForkOptions, LiveMode, ReadOptions,
     Result,
 };
+
+pub use hints::{explain, CliError};
 
 /// Client subcommands.
 #[derive(Subcommand, Debug, Clone)]
@@ -42,7 +54,13 @@ pub enum ClientCommand {
         #[command(flatten)]
         target: Target,
         /// The data; read from standard input when absent.
+        #[arg(conflicts_with = "file")]
         data: Option<String>,
+        /// Upload a file, of any size, in batches through an idempotent producer (retries
+        /// never duplicate data), with a progress bar on a terminal. Not atomic: a failure
+        /// can leave a prefix appended. With --json the file holds JSON values (e.g. NDJSON).
+        #[arg(long, short = 'f', conflicts_with = "seq")]
+        file: Option<PathBuf>,
         /// The input is JSON: one or more values (e.g. NDJSON), each appended as one
         /// message, all in one request.
         #[arg(long)]
@@ -64,7 +82,27 @@ pub enum ClientCommand {
         /// Live transport: auto (SSE, falling back to long-poll), sse or long-poll.
         #[arg(long, default_value = "auto", value_parser = ["auto", "sse", "long-poll"])]
         mode: String,
+        /// Write the data to this file (with a progress bar on a terminal) instead of
+        /// standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
+    /// Follow a stream, printing messages as they arrive (Ctrl-C stops).
+    Tail {
+        #[command(flatten)]
+        target: Target,
+        /// Where to start: now (only new data), -1 (the beginning), or an offset.
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
+        from: String,
+        /// Pretty-print JSON messages (indented, one blank line between them).
+        #[arg(long)]
+        json: bool,
+        /// Live transport: auto (SSE, falling back to long-poll), sse or long-poll.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "sse", "long-poll"])]
+        mode: String,
+    },
+    /// List streams (needs a server started with --admin-api or --console).
+    Ls(listing::LsArgs),
     /// Show a stream's metadata.
     Head {
         #[command(flatten)]
@@ -114,7 +152,7 @@ pub struct Target {
 
 /// Runs one client command against `url` (a stream URL, or a base URL that the command's
 /// STREAM argument is appended to). Must run inside a tokio runtime.
-pub async fn run(url: &str, cmd: ClientCommand) -> Result<()> {
+pub async fn run(url: &str, cmd: ClientCommand) -> std::result::Result<(), CliError> {
     let client = Client::new();
     let tty = std::io::stdout().is_terminal();
     match cmd {
@@ -128,7 +166,12 @@ pub async fn run(url: &str, cmd: ClientCommand) -> Result<()> {
             let what = if r.created { "created" } else { "already exists" };
             report(tty, &format!("{} {what}", s.url()), r.next_offset.as_deref());
         }
-        ClientCommand::Append { target, data, json, seq } => {
+        ClientCommand::Append { target, file: Some(path), json, .. } => {
+            let s = open(&client, url, &target)?;
+            let offset = transfer::upload(&s, &path, json).await?;
+            report(tty, &format!("appended {} to {}", path.display(), s.url()), offset.as_deref());
+        }
+        ClientCommand::Append { target, data, json, seq, file: None } => {
             let s = open(&client, url, &target)?;
             let input = match data {
                 Some(d) => d.into_bytes(),
@@ -138,16 +181,22 @@ pub async fn run(url: &str, cmd: ClientCommand) -> Result<()> {
             let r = s.append_with(body, AppendOptions { seq, content_type: None }).await?;
             report(tty, &format!("appended to {}", s.url()), Some(&r.next_offset));
         }
-        ClientCommand::Read { target, offset, live, mode } => {
+        ClientCommand::Read { target, offset, live, mode, output } => {
             let s = open(&client, url, &target)?;
-            let live = match (live, mode.as_str()) {
-                (false, _) => LiveMode::Off,
-                (true, "sse") => LiveMode::Sse,
-                (true, "long-poll") => LiveMode::LongPoll,
-                (true, _) => LiveMode::Auto,
-            };
-            read(&s, &offset, live, tty).await?;
+            let live = if live { live_mode(&mode) } else { LiveMode::Off };
+            match output {
+                Some(path) => transfer::download(&s, &offset, live, &path).await?,
+                None if !tty && std::io::stderr().is_terminal() && live == LiveMode::Off => {
+                    transfer::download_to_stdout(&s, &offset).await?
+                }
+                None => read(&s, &offset, live, tty).await?,
+            }
         }
+        ClientCommand::Tail { target, from, json, mode } => {
+            let s = open(&client, url, &target)?;
+            tail::run(&s, &from, json, live_mode(&mode)).await?;
+        }
+        ClientCommand::Ls(args) => listing::run(url, args, tty).await?,
         ClientCommand::Head { target } => {
             let s = open(&client, url, &target)?;
             let info = s.head().await?;
@@ -193,6 +242,14 @@ pub async fn run(url: &str, cmd: ClientCommand) -> Result<()> {
     Ok(())
 }
 
+fn live_mode(mode: &str) -> LiveMode {
+    match mode {
+        "sse" => LiveMode::Sse,
+        "long-poll" => LiveMode::LongPoll,
+        _ => LiveMode::Auto,
+    }
+}
+
 /// The stream URL of a command: `url` alone, `url` + "/" + STREAM, or STREAM when it is
 /// itself a full URL.
 pub fn stream_url(url: &str, stream: Option<&str>) -> String {
@@ -203,17 +260,27 @@ pub fn stream_url(url: &str, stream: Option<&str>) -> String {
     }
 }
 
+/// Parses the repeatable "Name: value" header arguments.
+fn parse_headers(headers: &[String]) -> Result<Vec<(String, String)>> {
+    headers
+        .iter()
+        .map(|h| {
+            let (name, value) = h.split_once(':').ok_or_else(|| {
+                Error::invalid_argument("header", format!("header {h:?} is not \"Name: value\""))
+            })?;
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
 fn open(client: &Client, url: &str, target: &Target) -> Result<DurableStream> {
     let full = stream_url(url, target.stream.as_deref());
     if full.is_empty() {
         return Err(Error::invalid_argument("url", "no stream URL: set --url or DURASTREAM_URL"));
     }
     let mut s = client.stream(&full)?;
-    for h in &target.headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| {
-            Error::invalid_argument("header", format!("header {h:?} is not \"Name: value\""))
-        })?;
-        s = s.with_header(name.trim(), value.trim())?;
+    for (name, value) in parse_headers(&target.headers)? {
+        s = s.with_header(&name, &value)?;
     }
     Ok(s)
 }
@@ -237,7 +304,7 @@ fn read_stdin() -> Result<Vec<u8>> {
 }
 
 /// One or more whitespace-separated JSON values → a JSON array body (one message each).
-fn json_batch(input: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn json_batch(input: &[u8]) -> Result<Vec<u8>> {
     let values = serde_json::Deserializer::from_slice(input)
         .into_iter::<Box<serde_json::value::RawValue>>()
         .collect::<std::result::Result<Vec<_>, _>>()
