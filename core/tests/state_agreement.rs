@@ -8,9 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use durastream::state::{
-    self, ChangeEvent, ControlEvent, MalformedPolicy, MaterializedState, StateEvent,
-};
+use durastream::state::{self, ControlEvent, MalformedPolicy, MaterializedState, StateEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -139,7 +137,11 @@ fn valid_fixture_events_round_trip_with_unknown_fields() {
 fn core_built_events() -> Vec<StateEvent> {
     let ts = "2025-01-15T10:30:00Z";
     let events: Vec<StateEvent> = vec![
-        state::insert("user", "1", &json!({"name": "Ann"})).expect("ok").txid("t1").timestamp(ts).into(),
+        state::insert("user", "1", &json!({"name": "Ann"}))
+            .expect("ok")
+            .txid("t1")
+            .timestamp(ts)
+            .into(),
         state::insert("user", "2", &json!({"name": "Bob"})).expect("ok").into(),
         state::update("user", "1", &json!({"name": "Ann B."}))
             .and_then(|e| e.old_value(&json!({"name": "Ann"})))
@@ -148,7 +150,10 @@ fn core_built_events() -> Vec<StateEvent> {
             .into(),
         state::upsert("user", "3", &json!({"name": "Cy"})).expect("ok").into(),
         state::upsert("user", "3", &json!({"name": "Cy 2"})).expect("ok").timestamp_now().into(),
-        state::delete("user", "2").and_then(|e| e.old_value(&json!({"name": "Bob"}))).expect("ok").into(),
+        state::delete("user", "2")
+            .and_then(|e| e.old_value(&json!({"name": "Bob"})))
+            .expect("ok")
+            .into(),
         state::delete("user", "missing").expect("ok").into(),
         ControlEvent::snapshot_start().offset("0_1").into(),
         state::insert("config", "theme", "dark").expect("ok").into(),
@@ -195,7 +200,7 @@ fn core_built_events_round_trip_and_materialize() {
 fn builders_refuse_what_the_spec_refuses() {
     assert_eq!(state::insert("", "k", &1).expect_err("empty type").field(), Some("type"));
     assert_eq!(state::delete("t", "").expect_err("empty key").field(), Some("key"));
-    let bad = ChangeEvent::from(state::delete("t", "k").expect("ok")).timestamp("soon");
+    let bad = state::delete("t", "k").expect("ok").timestamp("soon");
     assert_eq!(bad.validate().expect_err("bad ts").field(), Some("headers.timestamp"));
     let bad = state::delete("t", "k").expect("ok").txid("");
     assert_eq!(bad.validate().expect_err("empty txid").field(), Some("headers.txid"));
