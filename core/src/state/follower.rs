@@ -29,14 +29,12 @@
 
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
-use crate::client::{DurableStream, JsonReader, LiveMode, ReadOptions};
+use crate::client::{DurableStream, LiveMode, ReadOptions, Reader};
 
 use super::checkpoint::Checkpoint;
 use super::error::{Error, ErrorKind, Result};
 use super::materialized::{Change, MalformedPolicy, MaterializedState};
-use super::parse::parse_event;
+use super::parse::parse_batch;
 
 /// Called with every malformed event a follower skips or stops on.
 pub type MalformedCallback = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -111,7 +109,7 @@ pub struct Update {
 
 /// Follows a State Protocol stream. See the module docs.
 pub struct StateFollower {
-    reader: JsonReader<Box<RawValue>>,
+    reader: Reader,
     state: MaterializedState,
     offset: String,
     up_to_date: bool,
@@ -141,8 +139,11 @@ impl StateFollower {
     /// reading starts at its offset.
     pub fn resume(stream: DurableStream, from: Checkpoint, opts: FollowerOptions) -> StateFollower {
         let read = ReadOptions::new().offset(from.offset.as_str()).live(opts.live);
+        let mut reader = stream.read(read);
+        // Each batch is parsed once, by parse_batch, not also by the reader.
+        reader.validate_json = false;
         StateFollower {
-            reader: stream.read(read).json(),
+            reader,
             state: from.state,
             offset: from.offset,
             up_to_date: false,
@@ -160,15 +161,22 @@ impl StateFollower {
         if let Some(e) = &self.stopped {
             return Err(Error::new(ErrorKind::Stopped, format!("follower stopped: {e}")));
         }
-        let Some(batch) = self.reader.next_batch().await.map_err(Error::stream)? else {
+        let Some(batch) = self.reader.next_chunk().await.map_err(Error::stream)? else {
             return Ok(None);
         };
-        let events = batch
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| parse_event(raw).map_err(|e| e.at(i, Some(&self.offset))))
-            .collect::<Vec<_>>();
+        let events = match parse_batch(&batch.data) {
+            Ok(events) => events
+                .into_iter()
+                .map(|e| {
+                    e.map_err(|e| {
+                        let i = e.index().unwrap_or(0);
+                        e.at(i, Some(&self.offset))
+                    })
+                })
+                .collect::<Vec<_>>(),
+            // A body that is not an array of events counts as one malformed event.
+            Err(e) => vec![Err(e.at(0, Some(&self.offset)))],
+        };
         let outcome = match self.state.apply_parsed(events, self.opts.malformed) {
             Ok(o) => o,
             Err(e) => {

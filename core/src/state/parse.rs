@@ -56,17 +56,21 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> std::result::Result<RawObject<'de>, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(6));
-                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k.0, v));
-                }
-                Ok(RawObject(out))
+                members(map)
             }
         }
         d.deserialize_map(V)
     }
+}
+
+fn members<'de, A: MapAccess<'de>>(mut map: A) -> std::result::Result<RawObject<'de>, A::Error> {
+    let mut out = Vec::with_capacity(map.size_hint().unwrap_or(6));
+    while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+        out.push((k.0, v));
+    }
+    Ok(RawObject(out))
 }
 
 fn object<'a>(raw: &'a RawValue, field: &str) -> Result<RawObject<'a>> {
@@ -88,7 +92,13 @@ fn kind_of(raw: &RawValue) -> &'static str {
 }
 
 fn string(raw: &RawValue, field: &str) -> Result<String> {
-    serde_json::from_str::<String>(raw.get()).map_err(|_| {
+    // The raw text is valid JSON already: a quoted string without escapes is its own
+    // content, no need to run the parser again.
+    let text = raw.get();
+    if text.len() >= 2 && text.starts_with('"') && !text.contains('\\') {
+        return Ok(text[1..text.len() - 1].to_string());
+    }
+    serde_json::from_str::<String>(text).map_err(|_| {
         Error::malformed(field, format!("{field} must be a string, got {}", kind_of(raw)))
     })
 }
@@ -124,7 +134,11 @@ pub(crate) fn parse_event_text(text: &str) -> Result<StateEvent> {
 
 /// Parses and validates one event given as raw JSON.
 pub fn parse_event(raw: &RawValue) -> Result<StateEvent> {
-    let obj = object(raw, "")?;
+    parse_members(object(raw, "")?)
+}
+
+/// Validates an event given as its object members.
+fn parse_members(obj: RawObject<'_>) -> Result<StateEvent> {
     let mut headers = None;
     let mut fields: [Option<&RawValue>; 4] = [None; 4];
     let mut extra = Extra::new();
@@ -247,14 +261,75 @@ pub fn parse_batch(data: &[u8]) -> Result<Vec<Result<StateEvent>>> {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let items: Vec<&RawValue> = serde_json::from_slice(data).map_err(|e| {
+    // One pass over the array: each object is split into its members on the way.
+    let items: Vec<Element<'_>> = serde_json::from_slice(data).map_err(|e| {
         Error::malformed("", format!("a batch must be a JSON array of events: {e}")).with_source(e)
     })?;
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(i, raw)| parse_event(raw).map_err(|e| e.at(i, None)))
+        .map(|(i, el)| parse_element(el).map_err(|e| e.at(i, None)))
         .collect())
+}
+
+/// Parses the events of a JSON array given as raw items (see [`parse_batch`]).
+pub(crate) fn parse_element(el: Element<'_>) -> Result<StateEvent> {
+    match el {
+        Element::Object(obj) => parse_members(obj),
+        Element::Other(kind) => {
+            Err(Error::malformed("", format!("an event must be a JSON object, got {kind}")))
+        }
+    }
+}
+
+/// One item of a batch: an object split into members, or the kind of anything else.
+pub(crate) enum Element<'a> {
+    Object(RawObject<'a>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Element<'de>, A::Error> {
+                Ok(Element::Object(members(map)?))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Element<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Element::Other("an array"))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("a string"))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("a boolean"))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("null"))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Element<'de>, E> {
+                Ok(Element::Other("a number"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
