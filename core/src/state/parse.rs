@@ -273,7 +273,7 @@ pub fn parse_batch(data: &[u8]) -> Result<Vec<Result<StateEvent>>> {
 }
 
 /// Parses the events of a JSON array given as raw items (see [`parse_batch`]).
-pub(crate) fn parse_element(el: Element<'_>) -> Result<StateEvent> {
+fn parse_element(el: Element<'_>) -> Result<StateEvent> {
     match el {
         Element::Object(obj) => parse_members(obj),
         Element::Other(kind) => {
@@ -283,7 +283,7 @@ pub(crate) fn parse_element(el: Element<'_>) -> Result<StateEvent> {
 }
 
 /// One item of a batch: an object split into members, or the kind of anything else.
-pub(crate) enum Element<'a> {
+enum Element<'a> {
     Object(RawObject<'a>),
     Other(&'static str),
 }
