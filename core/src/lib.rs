@@ -8,7 +8,8 @@
 //! - [`values`]: strict parsing of header values (TTL, expiry, producer numbers).
 //!
 //! With the `client` feature the crate also carries the HTTP client, readers and the
-//! idempotent producer.
+//! idempotent producer. With the `state` feature it carries the State Protocol
+//! ([`state`]): events, materialized state, and (with `client` too) a live follower.
 
 pub mod cursor;
 pub mod headers;
@@ -19,5 +20,8 @@ pub mod values;
 
 #[cfg(feature = "client")]
 pub mod client;
+
+#[cfg(feature = "state")]
+pub mod state;
 
 pub use offset::{Offset, OffsetParam};

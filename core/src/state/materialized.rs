@@ -1,0 +1,374 @@
+//! Materialized state: type → key → value, built by applying events in stream order.
+//!
+//! The rules (spec section 6, and how this crate decided what the spec leaves open; see
+//! `tests/state/README.md`):
+//! - `insert`, `update` and `upsert` store `value` at `type`/`key`, replacing what was
+//!   there (an update of a missing key creates it, an insert of a present key replaces
+//!   it). `old_value` is never used.
+//! - `delete` removes `type`/`key`; deleting a missing key changes nothing.
+//! - `reset` clears everything (and ends an open snapshot).
+//! - `snapshot-start` / `snapshot-end` change no entity: they mark the state as inside a
+//!   snapshot, where it is not "consistent" (see [`MaterializedState::in_snapshot`]).
+//! - A type with no entity left is not listed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::error::{Error, ErrorKind, Result};
+use super::event::{Control, Json, Operation, StateEvent};
+use super::parse::parse_batch;
+
+/// What applying one event did. Returned by [`MaterializedState::apply`]; this is the
+/// change notification stream a follower hands out.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// An insert, update or upsert stored `value`; `previous` is what it replaced.
+    Set {
+        /// The entity type.
+        entity_type: String,
+        /// The entity key.
+        key: String,
+        /// The operation the event carried.
+        operation: Operation,
+        /// The new value.
+        value: Json,
+        /// The value it replaced, if the key was present.
+        previous: Option<Json>,
+    },
+    /// A delete. `previous` is the removed value, or `None` when the key was absent and
+    /// nothing changed.
+    Deleted {
+        /// The entity type.
+        entity_type: String,
+        /// The entity key.
+        key: String,
+        /// The removed value.
+        previous: Option<Json>,
+    },
+    /// A `reset`: the state was cleared.
+    Reset {
+        /// `headers.offset` of the event.
+        offset: Option<String>,
+    },
+    /// A `snapshot-start`.
+    SnapshotStart {
+        /// `headers.offset` of the event.
+        offset: Option<String>,
+    },
+    /// A `snapshot-end`.
+    SnapshotEnd {
+        /// `headers.offset` of the event.
+        offset: Option<String>,
+    },
+}
+
+impl Change {
+    /// True when the state's entities changed (a set, a delete of a present key, or a
+    /// reset).
+    pub fn is_effective(&self) -> bool {
+        match self {
+            Change::Set { .. } | Change::Reset { .. } => true,
+            Change::Deleted { previous, .. } => previous.is_some(),
+            Change::SnapshotStart { .. } | Change::SnapshotEnd { .. } => false,
+        }
+    }
+}
+
+/// What to do with a malformed event in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MalformedPolicy {
+    /// Skip it, apply the others, and report it. The default.
+    #[default]
+    Skip,
+    /// Apply nothing of the batch and fail with [`ErrorKind::Malformed`].
+    Stop,
+}
+
+/// The result of applying one batch of events.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// One entry per applied event, in order.
+    pub changes: Vec<Change>,
+    /// The malformed events that were skipped (each error has its index in the batch).
+    pub malformed: Vec<Error>,
+}
+
+/// The state built from a State Protocol stream.
+///
+/// ```
+/// use durastream::state::{self, MaterializedState};
+/// use serde_json::json;
+///
+/// let mut s = MaterializedState::new();
+/// s.apply(state::insert("user", "1", &json!({"name": "Ann"}))?.into());
+/// s.apply(state::insert("user", "2", &json!({"name": "Bob"}))?.into());
+/// s.apply(state::update("user", "1", &json!({"name": "Ann Smith"}))?.into());
+/// s.apply(state::delete("user", "2")?.into());
+/// let ann: Option<serde_json::Value> = s.get("user", "1")?;
+/// assert_eq!(ann, Some(json!({"name": "Ann Smith"})));
+/// assert_eq!(s.len("user"), 1);
+/// # Ok::<(), durastream::state::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MaterializedState {
+    types: HashMap<String, HashMap<String, Json>>,
+    in_snapshot: bool,
+}
+
+impl MaterializedState {
+    /// An empty state.
+    pub fn new() -> MaterializedState {
+        MaterializedState::default()
+    }
+
+    /// Applies one event and says what it did.
+    pub fn apply(&mut self, event: StateEvent) -> Change {
+        match event {
+            StateEvent::Change(c) => {
+                let op = c.headers.operation;
+                if op == Operation::Delete {
+                    let previous = match self.types.get_mut(&c.entity_type) {
+                        Some(keys) => {
+                            let prev = keys.remove(&c.key);
+                            if keys.is_empty() {
+                                self.types.remove(&c.entity_type);
+                            }
+                            prev
+                        }
+                        None => None,
+                    };
+                    return Change::Deleted { entity_type: c.entity_type, key: c.key, previous };
+                }
+                let value = match c.value {
+                    Some(v) => v,
+                    // Builders and the parser refuse this; treat a hand-made one as null.
+                    None => null_json(),
+                };
+                let keys = match self.types.get_mut(&c.entity_type) {
+                    Some(keys) => keys,
+                    None => self.types.entry(c.entity_type.clone()).or_default(),
+                };
+                let previous = match keys.get_mut(&c.key) {
+                    Some(slot) => Some(std::mem::replace(slot, value.clone())),
+                    None => {
+                        keys.insert(c.key.clone(), value.clone());
+                        None
+                    }
+                };
+                Change::Set {
+                    entity_type: c.entity_type,
+                    key: c.key,
+                    operation: op,
+                    value,
+                    previous,
+                }
+            }
+            StateEvent::Control(c) => match c.control {
+                Control::Reset => {
+                    self.types.clear();
+                    self.in_snapshot = false;
+                    Change::Reset { offset: c.offset }
+                }
+                Control::SnapshotStart => {
+                    self.in_snapshot = true;
+                    Change::SnapshotStart { offset: c.offset }
+                }
+                Control::SnapshotEnd => {
+                    self.in_snapshot = false;
+                    Change::SnapshotEnd { offset: c.offset }
+                }
+            },
+        }
+    }
+
+    /// Parses one event from JSON text and applies it.
+    pub fn apply_json(&mut self, text: &str) -> Result<Change> {
+        Ok(self.apply(StateEvent::from_json(text)?))
+    }
+
+    /// Applies a batch given as a JSON array of events (a read chunk of a JSON stream).
+    /// Malformed events are handled as `policy` says; a body that is not a JSON array is
+    /// always an error and applies nothing.
+    pub fn apply_batch_json(
+        &mut self,
+        data: &[u8],
+        policy: MalformedPolicy,
+    ) -> Result<BatchOutcome> {
+        let events = parse_batch(data)?;
+        self.apply_parsed(events, policy)
+    }
+
+    /// Applies already parsed events (see [`MaterializedState::apply_batch_json`]).
+    pub fn apply_parsed(
+        &mut self,
+        events: Vec<Result<StateEvent>>,
+        policy: MalformedPolicy,
+    ) -> Result<BatchOutcome> {
+        if policy == MalformedPolicy::Stop {
+            if let Some(Err(e)) = events.iter().find(|e| e.is_err()) {
+                return Err(e.clone());
+            }
+        }
+        let mut out =
+            BatchOutcome { changes: Vec::with_capacity(events.len()), malformed: Vec::new() };
+        for event in events {
+            match event {
+                Ok(e) => out.changes.push(self.apply(e)),
+                Err(e) => out.malformed.push(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The raw JSON value at `entity_type`/`key`.
+    pub fn get_raw(&self, entity_type: &str, key: &str) -> Option<&RawValue> {
+        self.types.get(entity_type)?.get(key).map(|v| &**v)
+    }
+
+    /// The shared JSON value at `entity_type`/`key` (cheap to clone).
+    pub fn get_json(&self, entity_type: &str, key: &str) -> Option<Json> {
+        self.types.get(entity_type)?.get(key).cloned()
+    }
+
+    /// The value at `entity_type`/`key`, decoded into `T` (any serde type, or
+    /// `serde_json::Value`). A value that does not fit `T` is an [`ErrorKind::Decode`]
+    /// error.
+    pub fn get<T: DeserializeOwned>(&self, entity_type: &str, key: &str) -> Result<Option<T>> {
+        self.get_raw(entity_type, key).map(|raw| decode(entity_type, key, raw)).transpose()
+    }
+
+    /// Every entity of a type, decoded into `T`, sorted by key.
+    pub fn get_all<T: DeserializeOwned>(&self, entity_type: &str) -> Result<BTreeMap<String, T>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.types.get(entity_type).into_iter().flatten() {
+            out.insert(k.clone(), decode(entity_type, k, v)?);
+        }
+        Ok(out)
+    }
+
+    /// True when `entity_type`/`key` is present.
+    pub fn contains(&self, entity_type: &str, key: &str) -> bool {
+        self.types.get(entity_type).is_some_and(|m| m.contains_key(key))
+    }
+
+    /// The keys and raw values of a type, in no particular order.
+    pub fn entries<'a>(
+        &'a self,
+        entity_type: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a RawValue)> + 'a {
+        self.types
+            .get(entity_type)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), &**v)))
+    }
+
+    /// The types holding at least one entity, sorted.
+    pub fn types(&self) -> Vec<&str> {
+        let mut t: Vec<&str> = self.types.keys().map(String::as_str).collect();
+        t.sort_unstable();
+        t
+    }
+
+    /// The number of entities of a type.
+    pub fn len(&self, entity_type: &str) -> usize {
+        self.types.get(entity_type).map_or(0, HashMap::len)
+    }
+
+    /// The number of entities of every type.
+    pub fn total_len(&self) -> usize {
+        self.types.values().map(HashMap::len).sum()
+    }
+
+    /// True when no entity is stored.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// True between a `snapshot-start` and its `snapshot-end`: the state holds part of a
+    /// snapshot and is not a consistent view.
+    pub fn in_snapshot(&self) -> bool {
+        self.in_snapshot
+    }
+
+    /// Removes every entity (as a `reset` does).
+    pub fn clear(&mut self) {
+        self.types.clear();
+        self.in_snapshot = false;
+    }
+
+    /// The whole state as a sorted JSON object `{type: {key: value}}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.sorted()).unwrap_or_default()
+    }
+
+    /// The state as sorted maps of raw values.
+    pub fn sorted(&self) -> BTreeMap<&str, BTreeMap<&str, &RawValue>> {
+        self.types
+            .iter()
+            .map(|(t, keys)| (t.as_str(), keys.iter().map(|(k, v)| (k.as_str(), &**v)).collect()))
+            .collect()
+    }
+
+    /// Builds a state from `{type: {key: value}}` JSON (the form of
+    /// [`MaterializedState::to_json`]).
+    pub fn from_json(text: &str) -> Result<MaterializedState> {
+        let map: BTreeMap<String, BTreeMap<String, Box<RawValue>>> = serde_json::from_str(text)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Checkpoint,
+                    format!("state must be {{type: {{key: value}}}}: {e}"),
+                )
+                .with_source(e)
+            })?;
+        Ok(Self::from_map(map, false))
+    }
+
+    pub(crate) fn from_map(
+        map: BTreeMap<String, BTreeMap<String, Box<RawValue>>>,
+        in_snapshot: bool,
+    ) -> MaterializedState {
+        let types = map
+            .into_iter()
+            .filter(|(_, keys)| !keys.is_empty())
+            .map(|(t, keys)| (t, keys.into_iter().map(|(k, v)| (k, Json::from(v))).collect()))
+            .collect();
+        MaterializedState { types, in_snapshot }
+    }
+}
+
+fn decode<T: DeserializeOwned>(entity_type: &str, key: &str, raw: &RawValue) -> Result<T> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!(
+                "value of {entity_type}/{key} does not decode into {}: {e}",
+                std::any::type_name::<T>()
+            ),
+        )
+        .with_source(e)
+    })
+}
+
+fn null_json() -> Json {
+    Json::from(RawValue::NULL.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_of_last_key_drops_the_type() {
+        let mut s = MaterializedState::new();
+        s.apply_json(r#"{"type":"t","key":"k","value":1,"headers":{"operation":"insert"}}"#)
+            .expect("valid");
+        assert_eq!(s.types(), vec!["t"]);
+        let c = s.apply_json(r#"{"type":"t","key":"k","headers":{"operation":"delete"}}"#);
+        assert!(c.expect("valid").is_effective());
+        assert!(s.types().is_empty());
+        let again = s.apply_json(r#"{"type":"t","key":"k","headers":{"operation":"delete"}}"#);
+        assert!(!again.expect("valid").is_effective());
+    }
+}
