@@ -6,6 +6,14 @@ pub mod response;
 mod sse;
 mod write;
 
+/// Request parsing that needs no I/O, exposed for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod parse {
+    pub use super::read::{live_cursor, parse_query, Live, ReadQuery};
+    pub use super::write::{parse_create, parse_producer};
+    pub use super::{fork_source_path, validate_path};
+}
+
 use std::io;
 use std::sync::Arc;
 
@@ -45,25 +53,6 @@ impl App {
         validate_path(raw).map_err(|e| response::store_error(&e))
     }
 
-    /// Resolves a `Stream-Forked-From` value (a path, or a full URL on this server).
-    pub fn fork_source_path(&self, value: &str) -> Result<String, StoreError> {
-        let path = match value.find("://") {
-            Some(i) => {
-                let after = &value[i + 3..];
-                after.find('/').map_or("/", |j| &after[j..])
-            }
-            None => value,
-        };
-        let path = path.split('?').next().unwrap_or(path);
-        let prefix = self.config.prefix_path();
-        if !path.starts_with(&format!("{prefix}/")) {
-            return Err(StoreError::bad(format!(
-                "Stream-Forked-From must be a stream path under {prefix}/"
-            )));
-        }
-        validate_path(path)
-    }
-
     /// The absolute URL of `path` as the client addressed this server.
     pub fn absolute_url(&self, headers: &HeaderMap, path: &str) -> String {
         let host = headers
@@ -74,8 +63,27 @@ impl App {
     }
 }
 
+/// Resolves a `Stream-Forked-From` value (a path, or a full URL) to a stream path under
+/// `prefix`.
+pub fn fork_source_path(prefix: &str, value: &str) -> Result<String, StoreError> {
+    let path = match value.find("://") {
+        Some(i) => {
+            let after = &value[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => value,
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    if !path.starts_with(&format!("{prefix}/")) {
+        return Err(StoreError::bad(format!(
+            "Stream-Forked-From must be a stream path under {prefix}/"
+        )));
+    }
+    validate_path(path)
+}
+
 /// Decodes and checks a stream path: no NUL, no `.` or `..` segments, bounded length.
-fn validate_path(raw: &str) -> Result<String, StoreError> {
+pub fn validate_path(raw: &str) -> Result<String, StoreError> {
     if raw.len() > MAX_PATH {
         return Err(StoreError::bad(format!("stream path is longer than {MAX_PATH} bytes")));
     }
