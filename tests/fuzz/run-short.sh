@@ -3,10 +3,10 @@
 # committed seeds; fails on any crash. Longer runs: see fuzz/README.md.
 #
 # Usage: tests/fuzz/run-short.sh [TARGET...]   (default: every target)
-# Env:   FUZZ_SECONDS (default 20) per target.
+# Env:   FUZZ_SECONDS (default 15) per target.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs=${FUZZ_SECONDS:-20}
+secs=${FUZZ_SECONDS:-15}
 out="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -14,7 +14,7 @@ if ((${#targets[@]} == 0)); then
 fi
 
 # No sanitizer: the project's own code forbids `unsafe`, and an ASan build takes twice as
-# long. Several codegen units: the build, not the 20-second runs, dominates the time here.
+# long. Several codegen units: the build, not the short runs, dominates the time here.
 cargo +nightly fuzz build --sanitizer none --codegen-units 16 --target-dir "$out/build"
 bin="$out/build/x86_64-unknown-linux-gnu/release"
 
