@@ -12,7 +12,8 @@ pub const INTERVAL_SECS: u64 = 20;
 pub fn next_cursor(now_secs: u64, echoed: Option<u64>, jitter_secs: u64) -> u64 {
     let current = now_secs.saturating_sub(EPOCH_SECS) / INTERVAL_SECS;
     match echoed {
-        Some(c) if c >= current => c + jitter_secs.div_ceil(INTERVAL_SECS).max(1),
+        // Saturating: the echo is the client's number and may be as large as u64::MAX.
+        Some(c) if c >= current => c.saturating_add(jitter_secs.div_ceil(INTERVAL_SECS).max(1)),
         _ => current,
     }
 }
@@ -28,5 +29,12 @@ mod tests {
         assert_eq!(next_cursor(now, Some(999), 30), 1000);
         assert_eq!(next_cursor(now, Some(1000), 1), 1001);
         assert_eq!(next_cursor(now, Some(1500), 3600), 1680);
+    }
+
+    #[test]
+    fn largest_echo_does_not_overflow() {
+        // Found by the `headers` fuzz target: `cursor=18446744073709551615` panicked.
+        assert_eq!(next_cursor(EPOCH_SECS, Some(u64::MAX), 3600), u64::MAX);
+        assert_eq!(next_cursor(u64::MAX, Some(u64::MAX - 1), 1), u64::MAX);
     }
 }

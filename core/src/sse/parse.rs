@@ -63,9 +63,10 @@ impl Parser {
     /// Adds a piece of the body. Complete events become available from
     /// [`Parser::next_event`].
     pub fn push(&mut self, mut bytes: &[u8]) {
-        if self.after_cr {
+        // An empty piece between a CR and its LF must not end the wait for the LF.
+        if self.after_cr && !bytes.is_empty() {
             self.after_cr = false;
-            if bytes.first() == Some(&b'\n') {
+            if bytes[0] == b'\n' {
                 bytes = &bytes[1..];
             }
         }
@@ -209,6 +210,15 @@ mod tests {
         assert_eq!(evs[0].data, b"a\nb");
         // A lone CR at the end of a piece followed by a non-LF byte.
         let evs = parse_pieces(&[b"data: a\r", b"data: b\r\r"]);
+        assert_eq!(evs[0].data, b"a\nb");
+    }
+
+    #[test]
+    fn empty_piece_between_cr_and_lf() {
+        // Found by the `sse` fuzz target: an empty piece after a CR made the LF that
+        // followed a second line end, dispatching an event too early.
+        let evs = parse_pieces(&[b"data: a\r", b"", b"\ndata: b\n\n"]);
+        assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].data, b"a\nb");
     }
 

@@ -7,6 +7,14 @@ pub mod response;
 mod sse;
 mod write;
 
+/// Request parsing that needs no I/O, exposed for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod parse {
+    pub use super::read::{live_cursor, parse_query, Live, ReadQuery};
+    pub use super::write::{parse_create, parse_producer};
+    pub use super::{fork_source_path, validate_path};
+}
+
 use std::io;
 use std::sync::Arc;
 
@@ -59,21 +67,7 @@ impl App {
 
     /// Resolves a `Stream-Forked-From` value (a path, or a full URL on this server).
     pub fn fork_source_path(&self, value: &str) -> Result<String, StoreError> {
-        let path = match value.find("://") {
-            Some(i) => {
-                let after = &value[i + 3..];
-                after.find('/').map_or("/", |j| &after[j..])
-            }
-            None => value,
-        };
-        let path = path.split('?').next().unwrap_or(path);
-        let prefix = self.config.prefix_path();
-        if !path.starts_with(&format!("{prefix}/")) {
-            return Err(StoreError::bad(format!(
-                "Stream-Forked-From must be a stream path under {prefix}/"
-            )));
-        }
-        validate_path(path)
+        fork_source_path(self.config.prefix_path(), value)
     }
 
     /// The absolute URL of the stream `path` (decoded): on `--public-url` when set, else on
@@ -123,8 +117,27 @@ pub fn safe_host(headers: &HeaderMap) -> Option<&str> {
     ok.then_some(host)
 }
 
+/// Resolves a `Stream-Forked-From` value (a path, or a full URL) to a stream path under
+/// `prefix`.
+pub fn fork_source_path(prefix: &str, value: &str) -> Result<String, StoreError> {
+    let path = match value.find("://") {
+        Some(i) => {
+            let after = &value[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => value,
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    if !path.starts_with(&format!("{prefix}/")) {
+        return Err(StoreError::bad(format!(
+            "Stream-Forked-From must be a stream path under {prefix}/"
+        )));
+    }
+    validate_path(path)
+}
+
 /// Decodes and checks a stream path: no NUL, no `.` or `..` segments, bounded length.
-fn validate_path(raw: &str) -> Result<String, StoreError> {
+pub fn validate_path(raw: &str) -> Result<String, StoreError> {
     if raw.len() > MAX_PATH {
         return Err(StoreError::bad(format!("stream path is longer than {MAX_PATH} bytes")));
     }

@@ -20,8 +20,10 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
     }
 }
 
-fn parse_create(
-    app: &App,
+/// Parses the headers of a create request for a stream at `path`; `prefix` is the
+/// server's stream prefix (fork sources must live under it).
+pub fn parse_create(
+    prefix: &str,
     path: &str,
     headers: &HeaderMap,
     body: Bytes,
@@ -56,7 +58,7 @@ fn parse_create(
             None
         }
         Some(src) => {
-            let source_path = app.fork_source_path(src)?;
+            let source_path = super::fork_source_path(prefix, src)?;
             let offset = match fork_offset {
                 Some(o) => Some(
                     o.parse::<Offset>()
@@ -89,7 +91,7 @@ fn parse_create(
 
 /// `PUT`: create a stream (or confirm an identical one).
 pub async fn create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Reply {
-    let req = match parse_create(app, path, headers, body) {
+    let req = match parse_create(app.config.prefix_path(), path, headers, body) {
         Ok(r) => r,
         Err(e) => return store_error(&e),
     };
@@ -110,7 +112,8 @@ pub async fn create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
     }
 }
 
-fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreError> {
+/// Parses the `Producer-Id`, `Producer-Epoch` and `Producer-Seq` headers (all or none).
+pub fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreError> {
     let id = header(headers, h::PRODUCER_ID)?;
     let epoch = header(headers, h::PRODUCER_EPOCH)?;
     let seq = header(headers, h::PRODUCER_SEQ)?;

@@ -116,15 +116,15 @@ fn parse(mut p: &[u8]) -> Option<Record> {
     let record = match kind {
         CREATE => {
             let meta: StreamMeta = serde_json::from_slice(&take_bytes(&mut p)?).ok()?;
-            let closed = take_u8(&mut p)? != 0;
+            let closed = take_flag(&mut p)?;
             let data = take_bytes(&mut p)?;
             Record::Create { id, meta, data, closed }
         }
         APPEND => {
             let pos = take_u64(&mut p)?;
-            let closed = take_u8(&mut p)? != 0;
+            let closed = take_flag(&mut p)?;
             let at_ms = i64::from_le_bytes(take_array(&mut p)?);
-            let producer = if take_u8(&mut p)? == 1 {
+            let producer = if take_flag(&mut p)? {
                 let pid = String::from_utf8(take_bytes(&mut p)?.to_vec()).ok()?;
                 let epoch = take_u64(&mut p)?;
                 let seq = take_u64(&mut p)?;
@@ -132,7 +132,7 @@ fn parse(mut p: &[u8]) -> Option<Record> {
             } else {
                 None
             };
-            let stream_seq = if take_u8(&mut p)? == 1 {
+            let stream_seq = if take_flag(&mut p)? {
                 Some(String::from_utf8(take_bytes(&mut p)?.to_vec()).ok()?)
             } else {
                 None
@@ -149,6 +149,15 @@ fn parse(mut p: &[u8]) -> Option<Record> {
 
 fn take_u8(p: &mut &[u8]) -> Option<u8> {
     (p.remaining() >= 1).then(|| p.get_u8())
+}
+
+/// A flag byte: exactly 0 or 1, as `encode` writes, so every record has one encoding.
+fn take_flag(p: &mut &[u8]) -> Option<bool> {
+    match take_u8(p)? {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
 }
 
 fn take_u64(p: &mut &[u8]) -> Option<u64> {
@@ -202,5 +211,30 @@ mod tests {
         let mut bad = buf.clone();
         bad[HEADER + 3] ^= 0xff;
         assert!(matches!(decode(&bad), Decoded::Corrupt(_)));
+    }
+
+    /// Re-frames `frame`'s payload after `edit`, with a correct length and checksum.
+    fn reframe(frame: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut payload = frame[HEADER..].to_vec();
+        edit(&mut payload);
+        let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn flag_bytes_other_than_zero_or_one_are_corrupt() {
+        // Found by the `wal_record` fuzz target: a `closed` byte of 0xe5 decoded as true and
+        // re-encoded as 1, so one record had many encodings.
+        let mut frame = Vec::new();
+        encode(&append(3, b"x"), &mut frame);
+        // Payload: kind, id (8), pos (8), closed, at_ms (8), producer flag.
+        for at in [1 + 8 + 8, 1 + 8 + 8 + 1 + 8] {
+            let bad = reframe(&frame, |p| p[at] = 0xe5);
+            assert!(matches!(decode(&bad), Decoded::Corrupt(_)), "flag at {at}");
+            let ok = reframe(&frame, |_| {});
+            assert!(matches!(decode(&ok), Decoded::Record(..)));
+        }
     }
 }
