@@ -10,6 +10,8 @@
 
 pub mod admin;
 pub mod auth;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod http;

@@ -22,7 +22,7 @@ pub enum Format {
 /// Keeps the exporters running; flushes them when dropped at exit.
 pub struct Guard {
     #[cfg(feature = "otel")]
-    _otel: Option<crate::otel::Exporter>,
+    _otel: Option<crate::cli::otel::Exporter>,
 }
 
 /// Installs the global subscriber.
@@ -44,7 +44,7 @@ pub fn init(format: Format) -> Result<Guard, String> {
     let registry = tracing_subscriber::registry().with(filter).with(lines);
     #[cfg(feature = "otel")]
     {
-        let (layer, otel) = crate::otel::layer()?;
+        let (layer, otel) = crate::cli::otel::layer()?;
         registry.with(layer).try_init().map_err(|e| e.to_string())?;
         Ok(Guard { _otel: otel })
     }

@@ -1,0 +1,338 @@
+//! The `durastream` command: the server (`serve`), a command-line client and `bench`.
+//!
+//! A library module (feature `cli`) so that packages can ship the whole command: the
+//! binary's `main` and the Python package's console script both call [`main_with_args`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod bench;
+mod cli_client;
+mod logging;
+#[cfg(feature = "otel")]
+mod otel;
+
+use crate::auth::{AuthConfig, CorsOrigins};
+use crate::{Config, FsyncPolicy};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "durastream", version, about = "Durable Streams server and client")]
+struct Cli {
+    /// Server or stream URL for the client commands (a stream name is joined onto it).
+    #[arg(
+        long,
+        global = true,
+        env = "DURASTREAM_URL",
+        default_value = "http://127.0.0.1:4437/v1/stream"
+    )]
+    url: String,
+    /// Log line format on standard error: text for people, json (one object per line, with
+    /// the request span's fields) for log collectors. DURASTREAM_LOG sets the filter.
+    #[arg(long, global = true, env = "DURASTREAM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Box<ServeArgs>),
+    /// Measure a server: append, create, read, latency and fan-out scenarios.
+    Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Client(cli_client::ClientCommand),
+    /// Print a shell completion script, e.g. `durastream completions bash > /etc/bash_completion.d/durastream`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How the file engine syncs its write-ahead log.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Fsync {
+    /// Sync before acknowledging each group of writes: an acknowledged append survives
+    /// process crashes and power loss. Concurrent writes share one sync.
+    Always,
+    /// Acknowledge once the OS has the write, sync every --fsync-interval-ms: survives
+    /// process crashes; a power loss can lose the last interval.
+    Interval,
+    /// Sync only at checkpoints and shutdown: survives process crashes only.
+    Never,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DURASTREAM_BIND", default_value = "127.0.0.1:4437")]
+    bind: SocketAddr,
+    /// Directory of the embedded file engine (created if missing).
+    #[arg(long, env = "DURASTREAM_DATA_DIR", default_value = "./durastream-data")]
+    data_dir: PathBuf,
+    /// Keep everything in memory instead (nothing survives a restart).
+    #[arg(long, env = "DURASTREAM_MEMORY")]
+    memory: bool,
+    /// URL path under which streams live ("/" for the root).
+    #[arg(long, env = "DURASTREAM_PREFIX", default_value = "/v1/stream")]
+    prefix: String,
+    /// How long a long-poll read waits for data before answering 204.
+    #[arg(long, env = "DURASTREAM_LONG_POLL_TIMEOUT_MS", default_value_t = 30_000)]
+    long_poll_timeout_ms: u64,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, env = "DURASTREAM_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Largest catch-up response; longer reads are cut here and continue at the next offset.
+    #[arg(long, env = "DURASTREAM_MAX_READ_BYTES", default_value_t = 1024 * 1024)]
+    max_read_bytes: usize,
+    /// Durability policy of the write-ahead log.
+    #[arg(long, env = "DURASTREAM_FSYNC", value_enum, default_value = "always")]
+    fsync: Fsync,
+    /// Sync interval for --fsync interval.
+    #[arg(long, env = "DURASTREAM_FSYNC_INTERVAL_MS", default_value_t = 100)]
+    fsync_interval_ms: u64,
+    /// Size of a write-ahead log segment: past it the log rotates and a checkpoint writes
+    /// stream data and the catalog durably, then trims the log. Smaller segments mean
+    /// shorter restarts and more frequent checkpoints.
+    #[arg(long, env = "DURASTREAM_WAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    wal_segment_bytes: u64,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key): HTTP/2 and HTTP/1.1 are
+    /// offered by ALPN. Without it the server speaks plain HTTP/1.1 and HTTP/2 (h2c).
+    #[arg(long, env = "DURASTREAM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "DURASTREAM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
+    #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
+    test_faults: bool,
+    /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
+    /// chosen by any client that can create a subscription. Only https URLs on port 443 to
+    /// public addresses are accepted (private, loopback, link-local and cloud metadata addresses
+    /// are refused, also after DNS resolution; redirects are not followed), but put
+    /// subscription creation behind authentication on shared deployments. Pull-wake
+    /// subscriptions are always available.
+    #[arg(long, env = "DURASTREAM_WEBHOOKS")]
+    webhooks: bool,
+    /// Development only: also accept webhook URLs http://localhost and http://127.0.0.x
+    /// (the spec's localhost exception). Lets anyone who can create a subscription make the
+    /// server call services on its own loopback interface; never use it on a reachable server.
+    #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
+    allow_localhost_webhooks: bool,
+    /// Public base URL of this server (e.g. https://streams.example.com) used in Location,
+    /// webhook callback URLs and the JWKS URL; default: http:// and the request's Host when
+    /// it is a plain host name or address (else the bound address).
+    #[arg(long, env = "DURASTREAM_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (keep it
+    /// private). Off by default.
+    #[arg(long, env = "DURASTREAM_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
+    /// Serve the web console at /_console (implies --admin-api). It uses the same HTTP API as
+    /// any client, so it can do what the token entered in it allows.
+    #[arg(long, env = "DURASTREAM_CONSOLE")]
+    console: bool,
+    /// Serve the listings {prefix}/__ds/streams and {prefix}/__ds/subscriptions (used by
+    /// `durastream ls`). They reveal every stream's path: leave off where paths are secrets.
+    #[arg(long, env = "DURASTREAM_ADMIN_API")]
+    admin_api: bool,
+    /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
+    /// a comma-separated list like https://app.example.com,http://localhost:5173. Listed
+    /// origins are echoed with Vary: Origin; others get no CORS headers.
+    #[arg(long, env = "DURASTREAM_CORS_ORIGINS", default_value = "*")]
+    cors_origins: String,
+    /// Turns authentication on with static tokens from this file: one
+    /// "<token> read|write|admin <path>" per line (paths relative to --prefix; "/" for all).
+    #[arg(long, env = "DURASTREAM_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by this HMAC secret (HS256; at least 32
+    /// bytes; surrounding whitespace ignored).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_SECRET_FILE")]
+    auth_jwt_secret_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the private half of this PEM public key
+    /// (Ed25519 for EdDSA, RSA for RS256, EC P-256 for ES256).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_PUBLIC_KEY_FILE")]
+    auth_jwt_public_key_file: Option<PathBuf>,
+    /// Turns authentication on with JWTs signed by the keys published at this JWKS URL.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_URL")]
+    auth_jwt_jwks_url: Option<String>,
+    /// Require this JWT issuer (`iss`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_ISSUER")]
+    auth_jwt_issuer: Option<String>,
+    /// Require this JWT audience (`aud`).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_AUDIENCE")]
+    auth_jwt_audience: Option<String>,
+    /// Clock skew tolerated on JWT `exp` and `nbf`, in seconds.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_LEEWAY_SECS", default_value_t = 30)]
+    auth_jwt_leeway_secs: u64,
+    /// Refetch the JWKS at most this often when a token names an unknown `kid`.
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    auth_jwt_jwks_min_refresh_secs: u64,
+    /// Refetch the JWKS when the cached keys are older than this (drops revoked keys).
+    #[arg(long, env = "DURASTREAM_AUTH_JWT_JWKS_MAX_AGE_SECS", default_value_t = 3600)]
+    auth_jwt_jwks_max_age_secs: u64,
+    /// Most client connections served at once; beyond it new connections wait (the server
+    /// stops accepting) while open ones keep working. Lowered at start to leave a quarter
+    /// of the open-file limit (at least 256 descriptors) to storage; the cap in force is
+    /// logged.
+    #[arg(long, env = "DURASTREAM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Longest wait for a request's headers; slower clients are disconnected.
+    #[arg(long, env = "DURASTREAM_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived; then 408 and the
+    /// connection closes.
+    #[arg(long, env = "DURASTREAM_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+    /// Request-body bytes held at once across all requests (raised to --max-body-bytes if
+    /// lower); a request that would pass it gets 503 with Retry-After.
+    #[arg(long, env = "DURASTREAM_MAX_INFLIGHT_BODY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_inflight_body_bytes: usize,
+    /// Most subscriptions; creating another gets 409 LIMIT_EXCEEDED.
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    max_subscriptions: usize,
+    /// Most streams linked to one subscription; explicit links past it get 409
+    /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
+    #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
+    max_subscription_links: usize,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Result<Config, String> {
+        Ok(Config {
+            bind: self.bind,
+            data_dir: (!self.memory).then(|| self.data_dir.clone()),
+            prefix: self.prefix.clone(),
+            long_poll_timeout: Duration::from_millis(self.long_poll_timeout_ms),
+            max_body_bytes: self.max_body_bytes,
+            max_read_bytes: self.max_read_bytes.max(1),
+            fsync: match self.fsync {
+                Fsync::Always => FsyncPolicy::Always,
+                Fsync::Interval => {
+                    FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms.max(1)))
+                }
+                Fsync::Never => FsyncPolicy::Never,
+            },
+            wal_segment_bytes: self.wal_segment_bytes,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() })
+                }
+                _ => None,
+            },
+            test_faults: self.test_faults,
+            webhooks: self.webhooks,
+            allow_localhost_webhooks: self.allow_localhost_webhooks,
+            public_url: self.public_url.clone(),
+            metrics_bind: self.metrics_bind,
+            console: self.console,
+            admin_api: self.admin_api,
+            auth: self.auth().map_err(|e| e.to_string())?,
+            cors_origins: CorsOrigins::parse(&self.cors_origins)?,
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(1)),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            max_subscriptions: self.max_subscriptions,
+            max_subscription_links: self.max_subscription_links,
+            ..Config::memory()
+        })
+    }
+
+    /// The authentication settings; `None` when no token source is given.
+    fn auth(&self) -> std::io::Result<Option<AuthConfig>> {
+        let enabled = self.auth_token_file.is_some()
+            || self.auth_jwt_secret_file.is_some()
+            || self.auth_jwt_public_key_file.is_some()
+            || self.auth_jwt_jwks_url.is_some();
+        if !enabled {
+            if self.auth_jwt_issuer.is_some() || self.auth_jwt_audience.is_some() {
+                return Err(std::io::Error::other(
+                    "--auth-jwt-issuer and --auth-jwt-audience need a JWT key flag",
+                ));
+            }
+            return Ok(None);
+        }
+        let mut auth = AuthConfig::new()
+            .with_leeway(Duration::from_secs(self.auth_jwt_leeway_secs))
+            .with_jwks_refresh(
+                Duration::from_secs(self.auth_jwt_jwks_min_refresh_secs),
+                Duration::from_secs(self.auth_jwt_jwks_max_age_secs),
+            );
+        if let Some(path) = &self.auth_token_file {
+            auth = auth.with_token_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_secret_file {
+            auth = auth.with_hs256_secret_file(path)?;
+        }
+        if let Some(path) = &self.auth_jwt_public_key_file {
+            auth = auth.with_public_key_file(path)?;
+        }
+        if let Some(url) = &self.auth_jwt_jwks_url {
+            auth = auth.with_jwks_url(url);
+        }
+        if let Some(iss) = &self.auth_jwt_issuer {
+            auth = auth.with_issuer(iss);
+        }
+        if let Some(aud) = &self.auth_jwt_audience {
+            auth = auth.with_audience(aud);
+        }
+        Ok(Some(auth))
+    }
+}
+
+/// Runs the `durastream` command with `args` (the program name first, as
+/// `std::env::args_os()` gives them). `--help`, `--version` and argument errors print and
+/// exit the process, as a command does.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "durastream", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let _logging = match logging::init(cli.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("durastream: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("durastream: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = match cli.command {
+        Command::Serve(args) => match args.config() {
+            Ok(config) => {
+                crate::auth::warn_if_open(&config);
+                runtime.block_on(crate::run(config)).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        },
+        Command::Bench(args) => {
+            runtime.block_on(bench::run(&cli.url, args)).map_err(|e| e.to_string())
+        }
+        Command::Client(cmd) => {
+            runtime.block_on(cli_client::run(&cli.url, cmd)).map_err(|e| cli_client::explain(&e))
+        }
+        Command::Completions { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("durastream: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
