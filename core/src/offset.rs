@@ -45,7 +45,8 @@ impl FromStr for Offset {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || BadOffset(s.chars().take(64).collect());
         let (hi, lo) = s.split_once('_').ok_or_else(bad)?;
-        let digits = |p: &str| !p.is_empty() && p.len() <= FIELD && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= FIELD && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(hi) || !digits(lo) {
             return Err(bad());
         }
@@ -114,7 +115,8 @@ mod tests {
     fn sentinels_and_rejections() {
         assert_eq!("-1".parse::<OffsetParam>(), Ok(OffsetParam::Start));
         assert_eq!("now".parse::<OffsetParam>(), Ok(OffsetParam::Now));
-        for bad in ["", "abc", "1", "_1", "1_", "-2", "0_-1", "1_0", "0_1,2", "00000000000000000_0"] {
+        for bad in ["", "abc", "1", "_1", "1_", "-2", "0_-1", "1_0", "0_1,2", "00000000000000000_0"]
+        {
             assert!(bad.parse::<OffsetParam>().is_err(), "{bad}");
         }
         assert_eq!("0_5".parse::<Offset>(), Ok(Offset(5)));

@@ -71,7 +71,8 @@ pub fn encode_data(out: &mut Vec<u8>, payload: &[u8], base64: bool) {
             match memchr::memchr2(b'\n', b'\r', rest) {
                 Some(i) => {
                     push_line(out, &rest[..i]);
-                    let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    let skip =
+                        if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
                     rest = &rest[i + skip..];
                 }
                 None => {
@@ -108,8 +109,13 @@ mod tests {
         encode_data(&mut out, b"a\nb\r\n c", false);
         assert_eq!(out, b"event: data\ndata:a\ndata:b\ndata: c\n\n");
         out.clear();
-        Control { next_offset: "0_1".into(), cursor: Some("7".into()), up_to_date: true, closed: false }
-            .encode(&mut out);
+        Control {
+            next_offset: "0_1".into(),
+            cursor: Some("7".into()),
+            up_to_date: true,
+            closed: false,
+        }
+        .encode(&mut out);
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             "event: control\ndata:{\"streamNextOffset\":\"0_1\",\"streamCursor\":\"7\",\"upToDate\":true}\n\n"
