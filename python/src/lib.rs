@@ -10,6 +10,7 @@ mod error;
 mod producer;
 mod reader;
 mod runtime;
+#[cfg(feature = "server")]
 mod server;
 
 use pyo3::prelude::*;
@@ -37,6 +38,7 @@ fn _durastream(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::PyReader>()?;
     m.add_class::<reader::PyChunk>()?;
     m.add_class::<producer::PyProducer>()?;
+    #[cfg(feature = "server")]
     m.add_class::<server::PyServer>()?;
     m.add_class::<runtime::Pending>()?;
     m.add_function(wrap_pyfunction!(client::validate_retry_options, m)?)?;

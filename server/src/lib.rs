@@ -10,9 +10,11 @@
 
 pub mod config;
 pub mod http;
+pub mod options;
 mod server;
 pub mod store;
 pub mod subscriptions;
 
 pub use config::{Config, FsyncPolicy};
+pub use options::{OptionError, ServerOptions};
 pub use server::{run, Server};
