@@ -190,6 +190,12 @@ class Producer:
     def buffered_bytes(self) -> int:
         """Unacknowledged bytes."""
     @property
+    def pending_count(self) -> int:
+        """Unacknowledged items."""
+    @property
+    def in_flight_count(self) -> int:
+        """Batches waiting for the server's answer."""
+    @property
     def error(self) -> Optional[Exception]:
         """The fatal error, if any."""
 
