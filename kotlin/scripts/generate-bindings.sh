@@ -13,12 +13,11 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 profile="${DURASTREAM_NATIVE_PROFILE:-debug}"
 cd "$repo"
-cargo build --quiet -p durastream-uniffi-bindgen
-# The release library comes from scripts/release's one release build (building it here
-# alone would resolve features differently and compile every dependency again).
-if [[ $profile != release ]]; then
-  cargo build --quiet -p durastream-ffi
-fi
+# Always the same debug invocation as swift/generate.sh, so both share one feature resolution
+# (and one build of uniffi-bindgen). The release library comes from scripts/release's one
+# release build: building it here alone would resolve features differently and compile
+# every dependency again.
+cargo build --quiet -p durastream-ffi -p durastream-uniffi-bindgen
 lib="" file=""
 for name in libdurastream_ffi.so libdurastream_ffi.dylib durastream_ffi.dll; do
   if [[ -f "$target/$profile/$name" ]]; then lib="$target/$profile/$name" file=$name; break; fi
