@@ -316,11 +316,16 @@ impl Reader {
 
     /// Up to `max` chunks (at least one): waits for the first, then takes more only while
     /// the reader is still catching up (the last chunk was not up to date), so a batch never
-    /// waits for new data. Empty once the reader has ended.
+    /// waits for new data. Empty once the reader has ended. An error after some chunks ends
+    /// the batch early; the reader resumes from the last offset, so the next call reports it.
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Chunk>> {
         let mut out = Vec::new();
         while out.len() < max.max(1) {
-            match self.next_chunk().await? {
+            let next = match self.next_chunk().await {
+                Err(_) if !out.is_empty() => break,
+                next => next?,
+            };
+            match next {
                 Some(c) => {
                     let more = !c.up_to_date && !c.closed;
                     out.push(c);
