@@ -14,12 +14,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 out="$(mkdir -p "${1:?usage: build-wheel.sh OUT_DIR}" && cd "$1" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-tools="$CARGO_TARGET_DIR/python-build-venv"
-if [[ ! -x $tools/bin/maturin || ! -d $tools/lib ]] || ! "$tools/bin/python" -c 'import ziglang' 2>/dev/null; then
-  "${PYTHON:-python3}" -m venv "$tools"
-  "$tools/bin/python" -m pip install -q "maturin>=1.9.4,<2" "ziglang<0.14"
-fi
-export PATH="$tools/bin:$PATH"
+# The tools venv (maturin, ziglang) is the one scripts/zig-linker.sh sets up.
+"$repo/scripts/zig-linker.sh" >/dev/null
+export PATH="$CARGO_TARGET_DIR/python-build-venv/bin:$PATH"
 cd "$here"
 maturin build --release --zig --target x86_64-unknown-linux-gnu \
   --compatibility manylinux_2_28 --out "$out"

@@ -18,11 +18,14 @@ cd "$repo"
 # release build: building it here alone would resolve features differently and compile
 # every dependency again.
 cargo build --quiet -p durastream-ffi -p durastream-uniffi-bindgen
+lib_dir="$target/$profile"
+# scripts/release builds for an explicit --target and says where.
+[[ $profile == release && -n ${DURASTREAM_RELEASE_LIB_DIR:-} ]] && lib_dir="$DURASTREAM_RELEASE_LIB_DIR"
 lib="" file=""
 for name in libdurastream_ffi.so libdurastream_ffi.dylib durastream_ffi.dll; do
-  if [[ -f "$target/$profile/$name" ]]; then lib="$target/$profile/$name" file=$name; break; fi
+  if [[ -f "$lib_dir/$name" ]]; then lib="$lib_dir/$name" file=$name; break; fi
 done
-[[ -n $lib ]] || { echo "no durastream_ffi library in $target/$profile" >&2; exit 1; }
+[[ -n $lib ]] || { echo "no durastream_ffi library in $lib_dir" >&2; exit 1; }
 rm -rf "$out"
 mkdir -p "$out" "$native"
 "$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format \

@@ -22,7 +22,7 @@ done
 # The addon from the release build that scripts/release made (`cargo build --release -p
 # durastream-node`, shared with the other libraries); native/index.d.ts is committed and
 # kept fresh by node/test.sh. Debug info stays out of the package.
-lib="$CARGO_TARGET_DIR/release/libdurastream_node.so"
+lib="${DURASTREAM_RELEASE_LIB_DIR:-$CARGO_TARGET_DIR/release}/libdurastream_node.so"
 [[ -f $lib ]] || { echo "missing $lib: run scripts/release (or cargo build --release -p durastream-node)" >&2; exit 1; }
 cp "$lib" "npm/$platform/durastream.$platform.node"
 strip --strip-debug "npm/$platform/durastream.$platform.node"
