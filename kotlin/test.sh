@@ -51,7 +51,10 @@ export DURASTREAM_BIN="${DURASTREAM_BIN:-$CARGO_TARGET_DIR/debug/durastream}"
 step kotlin-conformance tests/conformance/run-client-cases kotlin/conformance-adapter
 step swift-bindings-fresh swift_fresh
 if command -v swift >/dev/null 2>&1; then
-  step swift-test swift test --package-path swift
+  # Local development mode of Package.swift: the FFI links the cargo debug library.
+  export DURASTREAM_FFI=local
+  lib="$CARGO_TARGET_DIR/debug"
+  step swift-test swift test --package-path swift -Xlinker -L"$lib" -Xlinker -rpath -Xlinker "$lib"
   step swift-conformance tests/conformance/run-client-cases swift/conformance-adapter
 else
   echo; echo "=== swift: no Swift toolchain on this machine; swift test and the Swift adapter not run"

@@ -8,7 +8,7 @@ import { createInterface } from "node:readline"
 import {
   DurableStream, IdempotentProducer, DurableStreamError,
   validateRetryOptions, validateProducerOptions,
-} from "./lib/index.mjs"
+} from "@durastream/client"
 
 const CODES = {
   NOT_FOUND: "NOT_FOUND", INVALID_OFFSET: "INVALID_OFFSET", SEQUENCE_CONFLICT: "SEQUENCE_CONFLICT",

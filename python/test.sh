@@ -3,15 +3,19 @@
 # (maturin builds the release abi3 wheel), then stubtest and mypy against the installed
 # package, the pytest suite, and the client-conformance runner with the Python adapter.
 #
-# Usage: python/test.sh
+# Usage: python/test.sh [WHEEL]
+#   WHEEL: test this built wheel (installed with --no-index: nothing is compiled) instead of
+#   building from ./python; tests/install-check/python.sh passes the one in dist/.
 # Env:   CARGO_TARGET_DIR (default <repo>/target); the venv lives in $CARGO_TARGET_DIR/python-venv
+#        VENV: another venv directory (created if missing)
 #        PYTHON (default python3): the interpreter that creates the venv
 #        DURASTREAM_BIN: the server binary for the conformance runner (built if unset)
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
-VENV="$CARGO_TARGET_DIR/python-venv"
+VENV="${VENV:-$CARGO_TARGET_DIR/python-venv}"
+WHEEL="${1:-}"
 PY="$VENV/bin/python"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -28,8 +32,13 @@ setup() {
   if [[ ! -x "$PY" ]]; then "${PYTHON:-python3}" -m venv "$VENV" || return 1; fi
   "$PY" -m pip install -q --upgrade pip &&
     "$PY" -m pip install -q pytest pytest-timeout mypy pyyaml &&
-    # The way a user installs it (maturin is fetched as the PEP 517 build backend).
-    "$PY" -m pip install --force-reinstall "$HERE" &&
+    if [[ -n $WHEEL ]]; then
+      # The built wheel, as a user gets it from an index: no build step, no Rust.
+      "$PY" -m pip install --force-reinstall --no-index --no-deps "$WHEEL"
+    else
+      # From source (maturin is fetched as the PEP 517 build backend).
+      "$PY" -m pip install --force-reinstall "$HERE"
+    fi &&
     # Run from outside the source tree so that the installed package is the one imported.
     (cd "$WORK" && "$PY" -c 'import durastream, sys; print("installed:", durastream.__file__)
 assert "site-packages" in durastream.__file__, "source tree shadows the installed package"')

@@ -66,7 +66,7 @@ cargo test --manifest-path "$root/Cargo.toml" -p durastream-c
 
 step "compiling tests/test_durastream.c with gcc"
 mkdir -p "$out"
-cflags=(-std=c11 -Wall -Wextra -Werror -g -O0 -pthread -I"$here/include")
+cflags=(-std=c11 -Wall -Wextra -Werror -g -O0 -pthread -DDURASTREAM_SERVER -I"$here/include")
 gcc "${cflags[@]}" "$here/tests/test_durastream.c" \
   -L"$lib_dir" -ldurastream_c -Wl,-rpath,"$lib_dir" -o "$out/test_durastream"
 gcc "${cflags[@]}" "$here/tests/test_durastream.c" \

@@ -155,6 +155,17 @@ pub fn split_array(body: &[u8]) -> Result<Vec<Box<RawValue>>, JsonError> {
     serde_json::from_slice(body).map_err(|e| JsonError::Invalid(e.to_string()))
 }
 
+/// The append body that stores one JSON value as one message: the value wrapped in a
+/// one-element array, since the server splits a top-level array into its items (so an
+/// array value stays one message). The value is not validated here; the server does.
+pub fn wrap_message(value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(value.len() + 2);
+    v.push(b'[');
+    v.extend_from_slice(value);
+    v.push(b']');
+    v
+}
+
 /// True for content types read as JSON mode (`application/json`, any parameters).
 pub fn is_json(content_type: &str) -> bool {
     media_type(content_type).eq_ignore_ascii_case("application/json")
@@ -245,6 +256,14 @@ mod tests {
         assert_eq!(frame_messages(b" [ ] ", true).expect("ok").1, 0);
         assert!(matches!(frame_messages(b"{", false), Err(JsonError::Invalid(_))));
         assert_eq!(to_array(b""), b"[]");
+    }
+
+    #[test]
+    fn wrapped_message_is_one_message() {
+        let body = wrap_message(b"[1,2]");
+        assert_eq!(body, b"[[1,2]]");
+        assert_eq!(frame_messages(&body, false).expect("valid").1, 1);
+        assert_eq!(frame_messages(&wrap_message(b"{\"a\":1}"), false).expect("valid").1, 1);
     }
 
     #[test]

@@ -263,3 +263,20 @@ async fn options_are_validated() {
         ErrorKind::InvalidArgument
     );
 }
+
+#[tokio::test]
+async fn pending_and_in_flight_counts() {
+    let t = TestServer::start().await;
+    let s = new_stream(&t, "text/plain").await;
+    // A linger far beyond the test: nothing is sent before flush().
+    let opts = ProducerOptions { linger: Duration::from_secs(600), ..ProducerOptions::default() };
+    let p = s.producer("counter", opts).expect("producer");
+    assert_eq!((p.pending_items(), p.in_flight_batches()), (0, 0));
+    for item in ["a", "b", "c"] {
+        p.append(item.as_bytes()).expect("append");
+    }
+    assert_eq!((p.pending_items(), p.in_flight_batches()), (3, 0));
+    p.flush().await.expect("flush");
+    assert_eq!((p.pending_items(), p.in_flight_batches()), (0, 0));
+    assert_eq!(text_of(&s).await, "abc");
+}

@@ -210,3 +210,18 @@ async fn reader_resumes_after_a_dropped_sse_connection() {
     };
     assert_eq!(&c.data[..], b"b");
 }
+
+#[tokio::test]
+async fn next_batch_takes_catch_up_chunks_up_to_max() {
+    let t = TestServer::with(|c| c.max_read_bytes = 4).await;
+    let s = stream_with(&t, "text/plain", &[b"aaaa", b"bbbb", b"cc"]).await;
+    let mut r = s.read(ReadOptions::new());
+    let first = r.next_batch(2).await.expect("read");
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|c| !c.up_to_date));
+    let rest = r.next_batch(100).await.expect("read");
+    assert!(rest.last().is_some_and(|c| c.up_to_date), "{rest:?}");
+    let all: Vec<u8> = first.iter().chain(&rest).flat_map(|c| c.data.to_vec()).collect();
+    assert_eq!(all, b"aaaabbbbcc");
+    assert!(r.next_batch(5).await.expect("ended").is_empty());
+}

@@ -25,6 +25,8 @@ function validateProducerOptions(producerId, opts) {
 }
 
 module.exports = {
+  /** The package version (the workspace version of the Rust crates it was built from). */
+  version: require("../package.json").version,
   DurableStream,
   IdempotentProducer,
   StreamResponse,

@@ -176,6 +176,10 @@ export declare class IdempotentProducer {
   readonly nextSeq: number
   readonly lastSuccessfulOffset: Offset | undefined
   readonly bufferedBytes: number
+  /** Messages appended and not yet acknowledged by the server. */
+  readonly pendingCount: number
+  /** Batches sent and waiting for the server's answer. */
+  readonly inFlightCount: number
   readonly error: DurableStreamError | undefined
 }
 
@@ -221,6 +225,9 @@ export declare class DurableStreamServer {
 }
 
 export declare class DurableStreamTestServer extends DurableStreamServer {}
+
+/** The package version, e.g. `"0.1.0"`. */
+export declare const version: string
 
 export declare function validateRetryOptions(opts: RetryOptions): void
 export declare function validateProducerOptions(producerId: string | undefined, opts: IdempotentProducerOptions): void

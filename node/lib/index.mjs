@@ -1,6 +1,7 @@
 // ESM entry point: the same objects as the CommonJS entry (lib/index.cjs).
 import cjs from "./index.cjs"
 
+export const version = cjs.version
 export const DurableStream = cjs.DurableStream
 export const IdempotentProducer = cjs.IdempotentProducer
 export const StreamResponse = cjs.StreamResponse

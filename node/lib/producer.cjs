@@ -85,6 +85,10 @@ class IdempotentProducer {
   get lastSuccessfulOffset() { return this.#p.lastOffset ?? undefined }
   /** Bytes appended and not yet acknowledged. */
   get bufferedBytes() { return this.#p.bufferedBytes }
+  /** Messages appended and not yet acknowledged by the server. */
+  get pendingCount() { return this.#p.pendingCount }
+  /** Batches sent and waiting for the server's answer. */
+  get inFlightCount() { return this.#p.inFlightCount }
   /** The fatal error that stopped the producer, if any. */
   get error() {
     const e = this.#p.error

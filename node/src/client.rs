@@ -361,11 +361,7 @@ impl NativeStream {
         };
         let mut data = body_bytes(body);
         if durastream::json::is_json(&ct) {
-            let mut v = Vec::with_capacity(data.len() + 2);
-            v.push(b'[');
-            v.extend_from_slice(&data);
-            v.push(b']');
-            data = Bytes::from(v);
+            data = Bytes::from(durastream::json::wrap_message(&data));
         }
         let opts = AppendOptions { seq, content_type: None };
         let r = run(&cancel.token, self.inner.append_with(data, opts)).await?;

@@ -15,4 +15,5 @@ pub mod error;
 pub mod producer;
 pub mod reader;
 pub mod runtime;
+#[cfg(feature = "server")]
 pub mod server;

@@ -182,6 +182,18 @@ impl NativeProducer {
         i64::try_from(self.inner.buffered_bytes()).unwrap_or(i64::MAX)
     }
 
+    /// Items appended and not yet acknowledged (the core's `pending_items`).
+    #[napi(getter)]
+    pub fn pending_count(&self) -> i64 {
+        i64::try_from(self.inner.pending_items()).unwrap_or(i64::MAX)
+    }
+
+    /// Batches sent and waiting for the server's answer.
+    #[napi(getter)]
+    pub fn in_flight_count(&self) -> i64 {
+        i64::try_from(self.inner.in_flight_batches()).unwrap_or(i64::MAX)
+    }
+
     /// The fatal error that stopped the producer (encoded), if any.
     #[napi(getter)]
     pub fn error(&self) -> Option<String> {

@@ -13,20 +13,11 @@ use napi_derive::napi;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{invalid_argument, to_napi};
+use crate::error::to_napi;
 
-/// Parses a live mode name: `off`, `long-poll`, `sse` or `auto`.
+/// Parses a live mode name (the core's spelling: `off`, `long-poll`, `sse`, `auto`).
 pub fn live_mode(live: &str) -> napi::Result<LiveMode> {
-    match live {
-        "off" | "false" | "" => Ok(LiveMode::Off),
-        "long-poll" => Ok(LiveMode::LongPoll),
-        "sse" => Ok(LiveMode::Sse),
-        "auto" | "true" => Ok(LiveMode::Auto),
-        other => Err(invalid_argument(
-            "live",
-            format!("live must be false, true, \"long-poll\" or \"sse\" (got {other:?})"),
-        )),
-    }
+    live.parse().map_err(|e| to_napi(&e))
 }
 
 /// One chunk of stream data with its position and flags.

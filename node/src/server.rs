@@ -1,10 +1,7 @@
 //! The bundled server: `durastream_server` started in-process on the addon's runtime, for
 //! tests (a replacement for `DurableStreamTestServer`) and embedding.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use durastream_server::{Config, Server};
+use durastream_server::{Config, Server, ServerOptions};
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
@@ -34,49 +31,31 @@ pub struct ServerConfig {
     pub test_faults: Option<bool>,
 }
 
-fn duration(name: &'static str, ms: Option<f64>, default: Duration) -> napi::Result<Duration> {
-    match ms {
-        None => Ok(default),
-        Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e12 => {
-            Ok(Duration::from_secs_f64(ms / 1000.0))
-        }
-        Some(ms) => Err(invalid_argument(name, format!("{name} must be > 0 (got {ms})"))),
-    }
-}
-
-fn size(name: &'static str, v: Option<i64>, default: usize) -> napi::Result<usize> {
+fn non_negative(name: &'static str, v: Option<f64>) -> napi::Result<Option<u64>> {
     match v {
-        None => Ok(default),
-        Some(n) => usize::try_from(n)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| invalid_argument(name, format!("{name} must be >= 1 (got {n})"))),
+        None => Ok(None),
+        Some(n) if n.is_finite() && (0.0..1e15).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(invalid_argument(name, format!("{name} must be >= 0 (got {n})"))),
     }
 }
 
 fn config(c: ServerConfig) -> napi::Result<Config> {
-    let mut cfg = match c.data_dir {
-        Some(dir) => Config::file(dir),
-        None => Config::memory(),
+    // Negative sizes are rejected here; every other check is the server's, shared by all
+    // bindings (`ServerOptions::into_config`).
+    let size = |name, v: Option<i64>| non_negative(name, v.map(|n| n as f64));
+    let options = ServerOptions {
+        data_dir: c.data_dir.map(Into::into),
+        host: c.host,
+        port: c.port,
+        prefix: c.prefix,
+        long_poll_timeout_ms: non_negative("longPollTimeoutMs", c.long_poll_timeout_ms)?,
+        sse_max_duration_ms: non_negative("sseMaxDurationMs", c.sse_max_duration_ms)?,
+        max_read_bytes: size("maxReadBytes", c.max_read_bytes)?,
+        max_body_bytes: size("maxBodyBytes", c.max_body_bytes)?,
+        test_faults: c.test_faults,
+        ..ServerOptions::default()
     };
-    let host = c.host.unwrap_or_else(|| "127.0.0.1".to_string());
-    let port = u16::try_from(c.port.unwrap_or(0))
-        .map_err(|_| invalid_argument("port", "port must be below 65536"))?;
-    cfg.bind = format!("{host}:{port}")
-        .parse::<SocketAddr>()
-        .or_else(|_| format!("[{host}]:{port}").parse::<SocketAddr>())
-        .map_err(|_| invalid_argument("host", format!("host must be an IP address: {host}")))?;
-    if let Some(p) = c.prefix {
-        cfg.prefix = p;
-    }
-    cfg.long_poll_timeout =
-        duration("longPollTimeoutMs", c.long_poll_timeout_ms, cfg.long_poll_timeout)?;
-    cfg.sse_max_duration =
-        duration("sseMaxDurationMs", c.sse_max_duration_ms, cfg.sse_max_duration)?;
-    cfg.max_read_bytes = size("maxReadBytes", c.max_read_bytes, cfg.max_read_bytes)?;
-    cfg.max_body_bytes = size("maxBodyBytes", c.max_body_bytes, cfg.max_body_bytes)?;
-    cfg.test_faults = c.test_faults.unwrap_or(false);
-    Ok(cfg)
+    options.into_config().map_err(|e| invalid_argument(e.option, e.to_string()))
 }
 
 /// A running in-process server.

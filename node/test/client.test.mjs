@@ -1,7 +1,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { createRequire } from "node:module"
-import { DurableStream, StreamNotFoundError, stream } from "../lib/index.mjs"
+import { DurableStream, StreamNotFoundError, stream } from "@durastream/client"
 import { useServer } from "./helpers.mjs"
 
 const ctx = useServer()
@@ -100,8 +100,10 @@ test("Stream-Seq appends must increase", async () => {
 
 test("CommonJS entry point exports the same API", () => {
   const require = createRequire(import.meta.url)
-  const cjs = require("../lib/index.cjs")
+  const cjs = require("@durastream/client")
   assert.equal(cjs.DurableStream, DurableStream)
+  assert.match(cjs.version, /^\d+\.\d+\.\d+/)
+  assert.equal(cjs.version, require("@durastream/client/package.json").version)
   assert.equal(typeof cjs.IdempotentProducer, "function")
   assert.equal(typeof cjs.DurableStreamTestServer, "function")
 })

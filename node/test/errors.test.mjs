@@ -1,6 +1,6 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import * as api from "../lib/index.mjs"
+import * as api from "@durastream/client"
 import { useServer } from "./helpers.mjs"
 
 const { DurableStream, DurableStreamError, stream } = api

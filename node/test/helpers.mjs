@@ -1,7 +1,7 @@
 // Shared test setup: one bundled server per test file.
 import { after, before } from "node:test"
 import { randomUUID } from "node:crypto"
-import { DurableStreamServer } from "../lib/index.mjs"
+import { DurableStreamServer } from "@durastream/client"
 
 export function useServer(opts = {}) {
   const server = new DurableStreamServer({ longPollTimeoutMs: 500, testFaults: true, ...opts })

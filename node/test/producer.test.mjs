@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import {
   DurableStream, IdempotentProducer, stream, StaleEpochError, InvalidArgumentError,
   StreamClosedError,
-} from "../lib/index.mjs"
+} from "@durastream/client"
 import { useServer } from "./helpers.mjs"
 
 const ctx = useServer()
@@ -24,6 +24,16 @@ test("append never waits; items are batched and delivered exactly once in order"
   assert.ok(p.nextSeq > 1 && p.nextSeq < n, `batched into ${p.nextSeq} requests`)
   const items = await (await stream({ url: s.url, live: false })).json()
   assert.deepEqual(items.map((x) => x.i), Array.from({ length: n }, (_, i) => i))
+})
+
+test("pendingCount and inFlightCount come from the core producer", async () => {
+  const s = await jsonHandle()
+  // A linger far beyond the test: nothing is sent before flush().
+  const p = new IdempotentProducer(s, "counts", { lingerMs: 600000 })
+  for (const i of [1, 2, 3]) p.append(JSON.stringify({ i }))
+  assert.deepEqual([p.pendingCount, p.inFlightCount], [3, 0])
+  await p.flush()
+  assert.deepEqual([p.pendingCount, p.inFlightCount], [0, 0])
 })
 
 test("exactly-once under injected faults (500s, dropped connections, pipelining)", async () => {

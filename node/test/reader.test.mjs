@@ -2,7 +2,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { DurableStream, stream, InvalidOffsetError, StreamNotFoundError } from "../lib/index.mjs"
+import { DurableStream, stream, InvalidOffsetError, StreamNotFoundError } from "@durastream/client"
 import { useServer } from "./helpers.mjs"
 
 const ctx = useServer()
@@ -132,7 +132,7 @@ test("cancellation: AbortSignal ends a live read; cancel() settles pending reads
 
 test("a cancelled live read does not keep the process alive", async () => {
   const { url } = await jsonStream(1)
-  const lib = fileURLToPath(new URL("../lib/index.mjs", import.meta.url))
+  const lib = fileURLToPath(import.meta.resolve("@durastream/client"))
   const script = `
     import { stream } from ${JSON.stringify(lib)}
     const res = await stream({ url: ${JSON.stringify(url)}, live: "long-poll" })

@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { DurableStream, DurableStreamServer, DurableStreamTestServer, stream, InvalidArgumentError } from "../lib/index.mjs"
+import { DurableStream, DurableStreamServer, DurableStreamTestServer, stream, InvalidArgumentError } from "@durastream/client"
 
 test("DurableStreamTestServer: root paths, start/url/stop, restartable", async () => {
   const server = new DurableStreamTestServer({ longPollTimeout: 200 })

@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "error_classes",
     "is_json_content_type",
+    "json_message",
     "json_minify",
     "validate_producer_options",
     "validate_retry_options",
@@ -189,6 +190,12 @@ class Producer:
     def buffered_bytes(self) -> int:
         """Unacknowledged bytes."""
     @property
+    def pending_count(self) -> int:
+        """Unacknowledged items."""
+    @property
+    def in_flight_count(self) -> int:
+        """Batches waiting for the server's answer."""
+    @property
     def error(self) -> Optional[Exception]:
         """The fatal error, if any."""
 
@@ -251,6 +258,9 @@ def error_classes() -> List[Tuple[str, str]]:
 
 def json_minify(text: str) -> str:
     """Compact JSON text."""
+
+def json_message(value: bytes) -> bytes:
+    """The append body storing one JSON value (JSON text) as one message."""
 
 def is_json_content_type(content_type: str) -> bool:
     """True for JSON content types."""

@@ -132,6 +132,16 @@ class IdempotentProducer:
         return self._p.buffered_bytes
 
     @property
+    def pending_count(self) -> int:
+        """Items appended and not yet acknowledged by the server."""
+        return self._p.pending_count
+
+    @property
+    def in_flight_count(self) -> int:
+        """Batches sent and waiting for the server's answer."""
+        return self._p.in_flight_count
+
+    @property
     def error(self) -> Optional[DurableStreamError]:
         """The fatal error that stopped the producer, if any."""
         e = self._p.error

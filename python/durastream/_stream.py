@@ -148,7 +148,8 @@ def _encode(data: Data, json_stream: bool) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if json_stream:
-        return json.dumps([data], separators=(",", ":"), ensure_ascii=False).encode()
+        return _durastream.json_message(
+            json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
     if isinstance(data, str):
         return data.encode()
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()

@@ -429,17 +429,9 @@ impl PyStream {
     /// (`"off"`, `"long-poll"`, `"sse"`, `"auto"`). Nothing is sent until the first read.
     #[pyo3(signature = (offset="-1", live="off", cursor=None))]
     fn read(&self, offset: &str, live: &str, cursor: Option<String>) -> PyResult<PyReader> {
-        let live = match live {
-            "off" => LiveMode::Off,
-            "long-poll" => LiveMode::LongPoll,
-            "sse" => LiveMode::Sse,
-            "auto" => LiveMode::Auto,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "live must be 'off', 'long-poll', 'sse' or 'auto' (got {other:?})"
-                )))
-            }
-        };
+        let live: LiveMode = live.parse().map_err(|e: durastream::client::Error| {
+            PyValueError::new_err(e.message().to_string())
+        })?;
         let mut opts = ReadOptions::new().offset(StartOffset::from(offset)).live(live);
         opts.cursor = cursor;
         Ok(PyReader::new(self.core()?.read(opts)))

@@ -10,6 +10,7 @@ mod error;
 mod producer;
 mod reader;
 mod runtime;
+#[cfg(feature = "server")]
 mod server;
 
 use pyo3::prelude::*;
@@ -28,6 +29,13 @@ fn is_json_content_type(content_type: &str) -> bool {
     durastream::json::is_json(content_type)
 }
 
+/// The append body that stores one JSON value (given as JSON text) as one message on a
+/// JSON stream (the core's `json::wrap_message`).
+#[pyfunction]
+fn json_message(value: &[u8]) -> std::borrow::Cow<'static, [u8]> {
+    durastream::json::wrap_message(value).into()
+}
+
 /// The compiled module.
 #[pymodule]
 fn _durastream(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -37,12 +45,14 @@ fn _durastream(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::PyReader>()?;
     m.add_class::<reader::PyChunk>()?;
     m.add_class::<producer::PyProducer>()?;
+    #[cfg(feature = "server")]
     m.add_class::<server::PyServer>()?;
     m.add_class::<runtime::Pending>()?;
     m.add_function(wrap_pyfunction!(client::validate_retry_options, m)?)?;
     m.add_function(wrap_pyfunction!(client::validate_producer_options, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(json_minify, m)?)?;
+    m.add_function(wrap_pyfunction!(json_message, m)?)?;
     m.add_function(wrap_pyfunction!(is_json_content_type, m)?)?;
     Ok(())
 }

@@ -149,6 +149,18 @@ impl PyProducer {
         self.inner.buffered_bytes()
     }
 
+    /// Items appended and not yet acknowledged (the core's `pending_items`).
+    #[getter]
+    fn pending_count(&self) -> u64 {
+        self.inner.pending_items()
+    }
+
+    /// Batches sent and waiting for the server's answer.
+    #[getter]
+    fn in_flight_count(&self) -> usize {
+        self.inner.in_flight_batches()
+    }
+
     /// The fatal error that stopped the producer, as an exception instance, if any.
     #[getter]
     fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {

@@ -1,12 +1,10 @@
 //! `Server`: the durastream server (`durastream_server::Server`) running in-process on the
 //! extension's runtime, so Python tests need no other install.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use durastream_server::{Config, FsyncPolicy, Server};
+use durastream_server::{Server, ServerOptions};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -44,38 +42,24 @@ impl PyServer {
         allow_localhost_webhooks: bool,
         public_url: Option<String>,
     ) -> PyResult<Pending> {
-        let ip: IpAddr = host.parse().map_err(|_| {
-            PyValueError::new_err(format!("host must be an IP address (got {host:?})"))
-        })?;
-        let mut config = match data_dir {
-            Some(dir) => Config::file(dir),
-            None => Config::memory(),
+        let options = ServerOptions {
+            data_dir,
+            host: Some(host.to_string()),
+            port: Some(port.into()),
+            prefix: Some(prefix.to_string()),
+            long_poll_timeout_ms,
+            max_body_bytes: max_body_bytes.map(|n| n as u64),
+            // 0 has always meant "the smallest possible" here.
+            max_read_bytes: max_read_bytes.map(|n| n.max(1) as u64),
+            fsync: Some(fsync.to_string()),
+            fsync_interval_ms: Some(fsync_interval_ms.max(1)),
+            test_faults: Some(test_faults),
+            webhooks: Some(webhooks),
+            allow_localhost_webhooks: Some(allow_localhost_webhooks),
+            public_url,
+            ..ServerOptions::default()
         };
-        config.bind = SocketAddr::new(ip, port);
-        config.prefix = prefix.to_string();
-        if let Some(ms) = long_poll_timeout_ms {
-            config.long_poll_timeout = Duration::from_millis(ms);
-        }
-        config.test_faults = test_faults;
-        if let Some(n) = max_body_bytes {
-            config.max_body_bytes = n;
-        }
-        if let Some(n) = max_read_bytes {
-            config.max_read_bytes = n.max(1);
-        }
-        config.fsync = match fsync {
-            "always" => FsyncPolicy::Always,
-            "interval" => FsyncPolicy::Interval(Duration::from_millis(fsync_interval_ms.max(1))),
-            "never" => FsyncPolicy::Never,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "fsync must be 'always', 'interval' or 'never' (got {other:?})"
-                )))
-            }
-        };
-        config.webhooks = webhooks;
-        config.allow_localhost_webhooks = allow_localhost_webhooks;
-        config.public_url = public_url;
+        let config = options.into_config().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let prefix = config.prefix_path().to_string();
         // Make sure the runtime exists before the future runs on it.
         runtime::get()?;

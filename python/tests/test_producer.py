@@ -27,6 +27,17 @@ def test_appends_are_batched(url: str) -> None:
     assert s.stream(live=False).read_json() == [{"i": i} for i in range(2000)]
 
 
+def test_pending_and_in_flight_counts(url: str) -> None:
+    s = DurableStream.create(url, content_type="text/plain")
+    # A linger far beyond the test: nothing is sent before flush().
+    with s.producer("counts", linger_ms=600_000) as p:
+        for item in (b"a", b"b", b"c"):
+            p.append(item)
+        assert (p.pending_count, p.in_flight_count) == (3, 0)
+        p.flush()
+        assert (p.pending_count, p.in_flight_count) == (0, 0)
+
+
 def test_batches_respect_item_and_byte_limits(url: str) -> None:
     s = DurableStream.create(url, content_type="text/plain")
     p = IdempotentProducer(s, "limits", max_batch_items=10, linger_ms=50)

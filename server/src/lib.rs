@@ -18,10 +18,12 @@ pub mod http;
 pub mod limits;
 mod listen;
 pub mod metrics;
+pub mod options;
 mod server;
 pub mod store;
 pub mod subscriptions;
 pub mod tls;
 
 pub use config::{Config, FsyncPolicy};
+pub use options::{OptionError, ServerOptions};
 pub use server::{run, Server};

@@ -174,11 +174,13 @@ typedef struct ds_producer ds_producer;
  */
 typedef struct ds_reader ds_reader;
 
+#if defined(DURASTREAM_SERVER)
 /**
  * A server running inside this process on a free loopback port. Stop (and free) it with
  * `ds_server_stop`. Thread-safe.
  */
 typedef struct ds_server ds_server;
+#endif
 
 /**
  * A handle on the stream at one URL. Free with `ds_stream_free`. Thread-safe. It keeps
@@ -560,6 +562,7 @@ ds_status ds_reader_next(struct ds_reader *reader, struct ds_chunk *out_chunk, b
  */
 void ds_reader_free(struct ds_reader *reader);
 
+#if defined(DURASTREAM_SERVER)
 /**
  * Starts a server on `127.0.0.1` with a free port: in memory when `data_dir` is `NULL`,
  * else storing into the directory `data_dir` (created if missing). Streams live at
@@ -572,7 +575,9 @@ void ds_reader_free(struct ds_reader *reader);
  * `data_dir` must be `NULL` or NUL-terminated; `out` valid for writing a pointer.
  */
 ds_status ds_server_start(const char *data_dir, struct ds_server **out);
+#endif
 
+#if defined(DURASTREAM_SERVER)
 /**
  * The server's root URL, `http://127.0.0.1:<port>` (no trailing slash). The string
  * belongs to the server and stays valid until `ds_server_stop`. `NULL` if `server` is
@@ -582,7 +587,9 @@ ds_status ds_server_start(const char *data_dir, struct ds_server **out);
  * `server` must be `NULL` or a live server.
  */
 const char *ds_server_url(const struct ds_server *server);
+#endif
 
+#if defined(DURASTREAM_SERVER)
 /**
  * Stops the server gracefully (ends live reads, waits for requests in flight, flushes
  * storage) and frees it, whatever the result. `NULL` is a no-op returning `DS_OK`.
@@ -592,6 +599,7 @@ const char *ds_server_url(const struct ds_server *server);
  * used after.
  */
 ds_status ds_server_stop(struct ds_server *server);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -24,12 +24,14 @@ mod ffi;
 mod producer;
 mod reader;
 mod runtime;
+#[cfg(feature = "server")]
 mod server;
 
 pub use client::{ds_client, ds_stream, ds_stream_info};
 pub use error::ds_status;
 pub use producer::ds_producer;
 pub use reader::{ds_chunk, ds_live_mode, ds_read_callback, ds_reader};
+#[cfg(feature = "server")]
 pub use server::ds_server;
 
 use std::ffi::c_char;
@@ -70,6 +72,7 @@ mod tests {
         shareable::<ds_client>();
         shareable::<ds_stream>();
         shareable::<ds_producer>();
+        #[cfg(feature = "server")]
         shareable::<ds_server>();
     }
 

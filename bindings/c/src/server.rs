@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CString};
 
-use durastream_server::{Config, Server};
+use durastream_server::{Server, ServerOptions};
 
 use crate::error::{boundary, ds_status, guard, FfiError};
 use crate::ffi::{c_string, init_out, into_handle, opt_str_arg};
@@ -35,10 +35,9 @@ pub unsafe extern "C" fn ds_server_start(
         unsafe { init_out(out, std::ptr::null_mut(), "out") }?;
         // SAFETY: `data_dir` is NULL or NUL-terminated per this function's contract.
         let data_dir = unsafe { opt_str_arg(data_dir, "data_dir") }?;
-        let config = match data_dir {
-            None => Config::memory(),
-            Some(dir) => Config::file(dir),
-        };
+        let config = ServerOptions { data_dir: data_dir.map(Into::into), ..Default::default() }
+            .into_config()
+            .map_err(|e| FfiError::Io(std::io::Error::other(e)))?;
         let server = block_on(Server::start(config))??;
         let url = c_string(&server.url())?;
         // SAFETY: checked non-null and writable above.

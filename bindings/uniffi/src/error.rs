@@ -251,6 +251,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "server")]
     fn http_errors_carry_status_url_and_path() {
         // A real 404 from the in-process server, through the core client.
         let server = crate::server::TestServer::start(crate::server::TestServerOptions::default())

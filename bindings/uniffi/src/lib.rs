@@ -23,6 +23,7 @@ mod error;
 mod producer;
 mod reader;
 mod runtime;
+#[cfg(feature = "server")]
 mod server;
 mod stream;
 
@@ -30,6 +31,7 @@ pub use client::{Client, ClientOptions, HeaderProvider, RetryConfig, TimeoutConf
 pub use error::{DurastreamError, ErrorInfo};
 pub use producer::{Producer, ProducerErrorListener, ProducerOptions};
 pub use reader::{Chunk, JsonBatch, JsonReader, LiveMode, ReadOptions, Reader};
+#[cfg(feature = "server")]
 pub use server::{TestServer, TestServerOptions};
 pub use stream::{
     AppendOptions, AppendResult, CloseResult, CreateOptions, CreateResult, DurableStream,

@@ -2,9 +2,8 @@
 //! foreign packages' tests and examples.
 
 use std::sync::{mpsc, Mutex};
-use std::time::Duration;
 
-use durastream_server::{Config, Server};
+use durastream_server::{Server, ServerOptions};
 
 use crate::error::{DurastreamError, Result};
 use crate::runtime;
@@ -44,16 +43,16 @@ impl TestServer {
     /// Starts a server (blocks until it listens).
     #[uniffi::constructor(default(options))]
     pub fn start(options: TestServerOptions) -> Result<std::sync::Arc<Self>> {
-        let mut config = match &options.data_dir {
-            Some(dir) => Config::file(dir),
-            None => Config::memory(),
-        };
-        if let Some(p) = options.prefix {
-            config.prefix = p;
+        let config = ServerOptions {
+            data_dir: options.data_dir.map(Into::into),
+            prefix: options.prefix,
+            // Tests want short long-polls: 500 ms unless set.
+            long_poll_timeout_ms: Some(options.long_poll_timeout_ms.unwrap_or(500)),
+            test_faults: Some(options.test_faults),
+            ..ServerOptions::default()
         }
-        config.long_poll_timeout =
-            Duration::from_millis(options.long_poll_timeout_ms.unwrap_or(500));
-        config.test_faults = options.test_faults;
+        .into_config()
+        .map_err(|e| DurastreamError::invalid_argument(e.option, e.to_string()))?;
         let prefix = config.prefix_path().to_string();
         // Started on the runtime and waited for with a channel, so this works from any
         // thread (block_on would panic on a runtime thread).

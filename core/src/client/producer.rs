@@ -293,6 +293,18 @@ impl Producer {
         self.shared().lock().last_offset.clone()
     }
 
+    /// Items appended but not yet acknowledged by the server (queued, batching or in
+    /// flight). The bindings report it as the producer's pending count.
+    pub fn pending_items(&self) -> u64 {
+        let st = self.shared().lock();
+        st.appended_items.saturating_sub(st.acked_items)
+    }
+
+    /// Batches sent and waiting for the server's answer (at most `max_in_flight`).
+    pub fn in_flight_batches(&self) -> usize {
+        self.shared().lock().in_flight()
+    }
+
     /// Bytes appended but not yet acknowledged.
     pub fn buffered_bytes(&self) -> usize {
         self.shared().lock().buffered_bytes

@@ -125,6 +125,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Batches sent and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     pub(crate) fn new(epoch: u64, json: Option<bool>, content_type: Option<String>) -> State {
         State {
             open: None,

@@ -83,6 +83,38 @@ pub enum LiveMode {
     Auto,
 }
 
+impl LiveMode {
+    /// The mode's name as the bindings and the `live` query parameter spell it: `off`,
+    /// `long-poll`, `sse` or `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LiveMode::Off => "off",
+            LiveMode::LongPoll => "long-poll",
+            LiveMode::Sse => "sse",
+            LiveMode::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for LiveMode {
+    type Err = Error;
+
+    /// Parses `off`, `long-poll`, `sse` or `auto`; `false`/`""` and `true` (the spellings of
+    /// the JavaScript and Python APIs' booleans) mean `off` and `auto`.
+    fn from_str(live: &str) -> Result<LiveMode> {
+        match live {
+            "off" | "false" | "" => Ok(LiveMode::Off),
+            "long-poll" => Ok(LiveMode::LongPoll),
+            "sse" => Ok(LiveMode::Sse),
+            "auto" | "true" => Ok(LiveMode::Auto),
+            other => Err(Error::invalid_argument(
+                "live",
+                format!("live must be \"off\", \"long-poll\", \"sse\" or \"auto\" (got {other:?})"),
+            )),
+        }
+    }
+}
+
 /// How a chunk was received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -280,6 +312,31 @@ impl Reader {
             Phase::LongPoll => Transport::LongPoll,
             Phase::Sse => Transport::Sse,
         }
+    }
+
+    /// Up to `max` chunks (at least one): waits for the first, then takes more only while
+    /// the reader is still catching up (the last chunk was not up to date), so a batch never
+    /// waits for new data. Empty once the reader has ended. An error after some chunks ends
+    /// the batch early; the reader resumes from the last offset, so the next call reports it.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Chunk>> {
+        let mut out = Vec::new();
+        while out.len() < max.max(1) {
+            let next = match self.next_chunk().await {
+                Err(_) if !out.is_empty() => break,
+                next => next?,
+            };
+            match next {
+                Some(c) => {
+                    let more = !c.up_to_date && !c.closed;
+                    out.push(c);
+                    if !more {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The next chunk, or `None` once the reader has ended.
@@ -565,6 +622,17 @@ mod tests {
         assert_eq!(StartOffset::from("-1"), StartOffset::Beginning);
         assert_eq!(StartOffset::from("now"), StartOffset::Now);
         assert_eq!(StartOffset::from("0_5").as_str(), "0_5");
+    }
+
+    #[test]
+    fn live_mode_names_round_trip() {
+        for m in [LiveMode::Off, LiveMode::LongPoll, LiveMode::Sse, LiveMode::Auto] {
+            assert_eq!(m.name().parse::<LiveMode>().ok(), Some(m));
+        }
+        assert_eq!("true".parse::<LiveMode>().ok(), Some(LiveMode::Auto));
+        assert_eq!("false".parse::<LiveMode>().ok(), Some(LiveMode::Off));
+        let e = "poll".parse::<LiveMode>().expect_err("unknown mode");
+        assert_eq!((e.kind(), e.argument()), (ErrorKind::InvalidArgument, Some("live")));
     }
 
     #[test]

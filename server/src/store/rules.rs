@@ -193,7 +193,7 @@ pub fn plan_append(
     if let (Some(seq), Some(last)) = (&req.stream_seq, &st.stream_seq) {
         if seq.as_bytes() <= last.as_bytes() {
             return Err(StoreError::conflict(format!(
-                "Stream-Seq {seq:?} is not greater than the last one, {last:?}"
+                "sequence conflict: Stream-Seq {seq:?} is not greater than the last one, {last:?}"
             )));
         }
     }

@@ -246,3 +246,18 @@ async fn second_process_cannot_open_the_same_directory() {
     let err = FileEngine::open(dir.path(), FileOptions::default()).err().expect("must refuse");
     assert!(err.to_string().contains("in use"), "{err}");
 }
+
+/// Foreign clients (the TypeScript one) classify a 409 as a sequence conflict only when
+/// its body mentions "sequence".
+#[tokio::test]
+async fn stream_seq_regression_says_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (s, _) = store.create(create_req("/q", "text/plain")).await.expect("create");
+    let seq = |v: &str| AppendRequest { stream_seq: Some(v.into()), ..text("x") };
+    store.append(&s, seq("b")).await.expect("first");
+    match store.append(&s, seq("a")).await {
+        Err(StoreError::Conflict(msg)) => assert!(msg.contains("sequence"), "{msg}"),
+        other => panic!("expected a conflict, got {:?}", other.map(|a| a.new_data)),
+    }
+}

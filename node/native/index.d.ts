@@ -1,0 +1,289 @@
+/**
+ * Cancels the native calls it is passed to. The JavaScript layer makes one per
+ * `AbortSignal` and calls [`CancelToken::cancel`] when the signal aborts.
+ */
+export declare class CancelToken {
+  /** A token that is not cancelled yet. */
+  constructor()
+  /** Cancels every call using this token: pending ones settle with an `AbortError`. */
+  cancel(): void
+  /** True once [`CancelToken::cancel`] was called. */
+  get cancelled(): boolean
+}
+
+/**
+ * A configured client: headers and query parameters (fixed, or functions evaluated per
+ * request), retry policy and time limits, over the process-wide connection pool.
+ */
+export declare class NativeClient {
+  /** Builds a client; invalid retry options or time limits throw `InvalidArgumentError`. */
+  constructor(config?: ClientConfig | undefined | null)
+  /** Sets a fixed header sent on every request. */
+  setHeader(name: string, value: string): void
+  /** Sets a header computed by `f` on every request (first attempts, retries, reconnects). */
+  setHeaderFn(name: string, f: ValueFn): void
+  /** Sets a fixed query parameter sent on every request. */
+  setParam(name: string, value: string): void
+  /** Sets a query parameter computed by `f` on every request. */
+  setParamFn(name: string, f: ValueFn): void
+  /** Removes every header and parameter. */
+  clear(): void
+  /** A handle on the stream at `url` (no request is sent). */
+  stream(url: string): NativeStream
+}
+
+/** An idempotent producer. See the module docs. */
+export declare class NativeProducer {
+  /**
+   * Queues one item (text or bytes; on a JSON stream one JSON value). Never waits;
+   * throws `BufferFullError` past `maxBufferedBytes`, or the producer's fatal error.
+   */
+  append(item: Body): void
+  /** Queues many items at once (same rules as `append`). */
+  appendMany(items: Array<string>): void
+  /** Like `append`, but waits for buffer room instead of throwing `BufferFullError`. */
+  appendWait(item: Body, cancel: CancelToken): Promise<void>
+  /** Sends everything queued and waits until it is acknowledged. */
+  flush(cancel: CancelToken): Promise<void>
+  /**
+   * Flushes, then closes the stream through the producer (idempotent), optionally with
+   * a final message. Resolves to the final offset.
+   */
+  close(body: Body | undefined | null, cancel: CancelToken): Promise<string>
+  /** Flushes, then stops the producer without closing the stream. */
+  detach(cancel: CancelToken): Promise<void>
+  /** Starts a new epoch at sequence 0, clearing a fatal error. Resolves to the epoch. */
+  restart(cancel: CancelToken): Promise<number>
+  /** The producer id. */
+  get id(): string
+  /** The current epoch. */
+  get epoch(): number
+  /** The next sequence number to be assigned. */
+  get nextSeq(): number
+  /** The tail offset from the last acknowledged batch. */
+  get lastOffset(): string | null
+  /** Bytes appended but not yet acknowledged. */
+  get bufferedBytes(): number
+  /** Items appended and not yet acknowledged (the core's `pending_items`). */
+  get pendingCount(): number
+  /** Batches sent and waiting for the server's answer. */
+  get inFlightCount(): number
+  /** The fatal error that stopped the producer (encoded), if any. */
+  get error(): string | null
+}
+
+/** A reader pulled from JavaScript. See the module docs. */
+export declare class NativeReader {
+  /**
+   * The next chunk, or `null` once the reader has ended or was cancelled. An error does
+   * not end the reader: calling again resumes from the same offset.
+   */
+  next(): Promise<NativeChunk | null>
+  /** Stops the reader: a pending `next()` resolves `null`, the connection is dropped. */
+  cancel(): void
+  /** The offset the reader resumes from (after the last chunk delivered). */
+  get offset(): string
+}
+
+/** A running in-process server. */
+export declare class NativeServer {
+  /** Starts a server; resolves once it accepts connections. */
+  static start(config?: ServerConfig | undefined | null): Promise<NativeServer>
+  /** The root URL (`http://127.0.0.1:PORT`, no trailing slash). */
+  get url(): string
+  /** The stream prefix (`/v1/stream`, or `""`). */
+  get prefix(): string
+  /** Stops the server gracefully. Stopping twice is harmless. */
+  stop(): Promise<void>
+}
+
+/** A handle on one stream. */
+export declare class NativeStream {
+  /** The stream URL. */
+  get url(): string
+  /** The content type, when known. */
+  get contentType(): string | null
+  /** Tells the handle the stream's content type (spares a HEAD before appends). */
+  setContentType(contentType: string): void
+  /** A handle that also sends this fixed header. */
+  withHeader(name: string, value: string): NativeStream
+  /** Creates the stream (or a fork), or confirms an identical one exists. */
+  create(config: CreateConfig, cancel: CancelToken): Promise<CreateOutcome>
+  /** Appends one body (`seq`: optional `Stream-Seq`). */
+  append(body: Body, seq: string | undefined | null, contentType: string | undefined | null, cancel: CancelToken): Promise<AppendOutcome>
+  /**
+   * Appends one message: on a JSON stream the body is one JSON value (wrapped so that
+   * an array stays one message), otherwise raw bytes. Learns the content type with one
+   * HEAD when the handle does not know it.
+   */
+  appendMessage(body: Body, seq: string | undefined | null, cancel: CancelToken): Promise<AppendOutcome>
+  /** Closes the stream, optionally with a final message; resolves to the final offset. */
+  close(body: Body | undefined | null, cancel: CancelToken): Promise<string>
+  /** Stream metadata. */
+  head(cancel: CancelToken): Promise<HeadOutcome>
+  /** Deletes the stream. */
+  delete(cancel: CancelToken): Promise<void>
+  /**
+   * A reader from `offset` (`-1`, `now` or an offset) in `live` mode (`off`,
+   * `long-poll`, `sse`, `auto`). Nothing is sent until its first `next()`.
+   */
+  read(offset: string | undefined | null, live: string, cursor?: string | undefined | null): NativeReader
+  /** An idempotent producer on this stream (its background task starts at once). */
+  producer(producerId: string, config: ProducerConfig, onError?: OnErrorFn | undefined | null): NativeProducer
+}
+
+/** Outcome of an append. */
+export interface AppendOutcome {
+  /** The tail offset after the append. */
+  nextOffset: string
+  /** The stream is now closed. */
+  closed: boolean
+}
+
+/** Client settings. */
+export interface ClientConfig {
+  /** Retry policy. */
+  retry?: RetryConfig
+  /** A whole non-live request, in ms (default 60 000). */
+  requestTimeoutMs?: number
+  /** A whole long-poll request, in ms (default 120 000). */
+  longPollTimeoutMs?: number
+  /** Silence on an SSE connection before it is reopened, in ms (default 120 000). */
+  sseIdleTimeoutMs?: number
+  /** Auto mode: wait for the first SSE event before falling back to long-poll, in ms. */
+  sseFirstEventTimeoutMs?: number
+}
+
+/** Options of `NativeStream.create`. */
+export interface CreateConfig {
+  /** The stream's content type. */
+  contentType?: string
+  /** Sliding time-to-live in seconds. */
+  ttlSeconds?: number
+  /** Absolute expiry (RFC 3339). */
+  expiresAt?: string
+  /** Create the stream already closed. */
+  closed?: boolean
+  /** Initial content. */
+  body?: Body
+  /** Fork source (path or URL): creates a fork instead of an empty stream. */
+  forkSource?: string
+  /** Fork divergence offset (default: the source's tail). */
+  forkOffset?: string
+  /** Messages or bytes inherited past `forkOffset`. */
+  forkSubOffset?: number
+}
+
+/** Outcome of a create. */
+export interface CreateOutcome {
+  /** True for `201 Created`, false when an identical stream existed. */
+  created: boolean
+  /** 201 or 200. */
+  status: number
+  /** The tail offset. */
+  nextOffset?: string
+  /** The stream's content type. */
+  contentType?: string
+  /** The stream is closed. */
+  closed: boolean
+}
+
+/** Stream metadata from `HEAD`. */
+export interface HeadOutcome {
+  /** The content type. */
+  contentType?: string
+  /** The tail offset. */
+  nextOffset: string
+  /** Sliding TTL in seconds. */
+  ttlSeconds?: number
+  /** Absolute expiry (RFC 3339). */
+  expiresAt?: string
+  /** The stream is closed. */
+  closed: boolean
+}
+
+/** One chunk of stream data with its position and flags. */
+export interface NativeChunk {
+  /** The bytes; for JSON streams a JSON array of the messages. */
+  data: Buffer
+  /** The offset to resume from. */
+  nextOffset: string
+  /** The reader had every byte that existed when this was sent. */
+  upToDate: boolean
+  /** The stream is closed and this is its last chunk. */
+  closed: boolean
+  /** The server's cursor. */
+  cursor?: string
+  /** HTTP status: 200, or 204 for a long-poll that timed out without data. */
+  status: number
+  /** `data` is a JSON array of messages. */
+  json: boolean
+  /** For JSON chunks: the number of messages (0 for an empty batch). */
+  messages?: number
+  /** The chunk carries no data. */
+  empty: boolean
+  /** How it arrived: `catch-up`, `long-poll` or `sse`. */
+  transport: string
+}
+
+/** Producer settings (absent fields keep the core defaults). */
+export interface ProducerConfig {
+  /** Starting epoch (default 0). */
+  epoch?: number
+  /** On a stale epoch, take over at the server's epoch + 1. */
+  autoClaim?: boolean
+  /** Close a batch at this many bytes (default 1 MiB). */
+  maxBatchBytes?: number
+  /** Close a batch at this many items (default 10 000). */
+  maxBatchItems?: number
+  /** Batches in flight at once (default 1). */
+  maxInFlight?: number
+  /** How long a batch's first item waits for company, in ms (default 5). */
+  lingerMs?: number
+  /** Unacknowledged bytes above which `append` throws `BufferFullError` (default 16 MiB). */
+  maxBufferedBytes?: number
+  /** The stream's content type, when the handle does not know it. */
+  contentType?: string
+}
+
+/** Retry policy, as in the core `RetryOptions` (absent fields keep their defaults). */
+export interface RetryConfig {
+  /** Retries after the first attempt (0 disables retries). */
+  maxRetries?: number
+  /** Upper bound of the first backoff, in ms. */
+  initialDelayMs?: number
+  /** Upper bound of any backoff, in ms. */
+  maxDelayMs?: number
+  /** Growth of the backoff bound per attempt (at least 1). */
+  multiplier?: number
+  /** Retry plain appends when the server cannot have applied them (default true). */
+  retryPlainAppends?: boolean
+}
+
+/** Server settings (absent fields keep `Config::memory()` defaults). */
+export interface ServerConfig {
+  /** Interface to bind (default `127.0.0.1`). */
+  host?: string
+  /** Port (default 0: a free port). */
+  port?: number
+  /** Store streams in this directory instead of memory. */
+  dataDir?: string
+  /** URL prefix of streams (default `/v1/stream`; `""` serves streams at the root). */
+  prefix?: string
+  /** How long a long-poll waits, in ms (default 30 000). */
+  longPollTimeoutMs?: number
+  /** Longest SSE connection before the server rotates it, in ms (default 60 000). */
+  sseMaxDurationMs?: number
+  /** Largest body a single read response carries, in bytes (default 1 MiB). */
+  maxReadBytes?: number
+  /** Largest append body, in bytes (default 64 MiB). */
+  maxBodyBytes?: number
+  /** Enable the `/_test/inject-error` fault-injection endpoint. */
+  testFaults?: boolean
+}
+
+/** Validates producer options without a stream (throws `InvalidArgumentError`). */
+export declare function validateProducerOptions(producerId: string | undefined | null, config: ProducerConfig): void
+
+/** Validates retry options without building a client (throws `InvalidArgumentError`). */
+export declare function validateRetryOptions(config: RetryConfig): void
