@@ -1,6 +1,7 @@
 //! The client's SSE parser: arbitrary bytes split at arbitrary points never panic, and the
 //! events are the same whether the body arrives whole, in the given pieces or byte by
-//! byte. Payloads the server encodes come back intact.
+//! byte. Payloads the server encodes come back intact (base64), or as text with one leading
+//! space of each line dropped, as the reference framing makes parsers do.
 #![no_main]
 
 use base64::Engine as _;
@@ -74,5 +75,12 @@ fuzz_target!(|data: &[u8]| {
         }
         i += 1;
     }
-    assert_eq!(events[0].data, normalized);
+    // The reference framing puts no space after `data:`, so a parser drops one leading
+    // space of each line (what the client conformance cases expect).
+    let expected: Vec<u8> = normalized
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_prefix(b" ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    assert_eq!(events[0].data, expected);
 });

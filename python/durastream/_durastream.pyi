@@ -17,6 +17,7 @@ __all__ = [
     "is_json_content_type",
     "json_message",
     "json_minify",
+    "run_cli",
     "validate_producer_options",
     "validate_retry_options",
 ]
@@ -218,6 +219,11 @@ class Server:
         webhooks: bool = False,
         allow_localhost_webhooks: bool = False,
         public_url: Optional[str] = None,
+        auth_tokens: Optional[str] = None,
+        auth_jwt_secret: Optional[str] = None,
+        auth_jwt_public_key_pem: Optional[str] = None,
+        auth_jwt_jwks_url: Optional[str] = None,
+        cors_origins: Optional[str] = None,
     ) -> Pending:
         """Starts a server: resolves to the ``Server``."""
     @property
@@ -234,6 +240,9 @@ class Server:
         """Not shut down yet."""
     def shutdown(self) -> Pending:
         """Stops the server gracefully."""
+
+def run_cli(argv: List[str]) -> int:
+    """Runs the ``durastream`` command; returns its exit status."""
 
 def validate_retry_options(
     max_retries: Optional[int] = None,

@@ -24,6 +24,13 @@ class Server:
         max_body_bytes: Largest request body accepted.
         max_read_bytes: Largest catch-up response body.
         fsync: ``"always"``, ``"interval"`` or ``"never"`` (file engine durability).
+        auth_tokens: Turns access control on with static tokens, one
+            ``"<token> read|write|admin <path>"`` per line (``--auth-token-file``'s format).
+        auth_jwt_secret: Turns access control on with HS256 JWTs signed by this secret.
+        auth_jwt_public_key_pem: Turns access control on with JWTs signed by this PEM key's
+            private half (Ed25519, RSA or EC P-256).
+        auth_jwt_jwks_url: Turns access control on with JWTs signed by this JWKS's keys.
+        cors_origins: Browser origins allowed by CORS (``"*"`` or a comma-separated list).
 
     Use it as a context manager, or call :meth:`shutdown`::
 
@@ -43,6 +50,11 @@ class Server:
         max_body_bytes: Optional[int] = None,
         max_read_bytes: Optional[int] = None,
         fsync: str = "always",
+        auth_tokens: Optional[str] = None,
+        auth_jwt_secret: Optional[str] = None,
+        auth_jwt_public_key_pem: Optional[str] = None,
+        auth_jwt_jwks_url: Optional[str] = None,
+        cors_origins: Optional[str] = None,
     ) -> None:
         self._s: _durastream.Server = _durastream.Server.start(
             data_dir=None if data_dir is None else os.fspath(data_dir),
@@ -55,6 +67,11 @@ class Server:
             max_body_bytes=max_body_bytes,
             max_read_bytes=max_read_bytes,
             fsync=fsync,
+            auth_tokens=auth_tokens,
+            auth_jwt_secret=auth_jwt_secret,
+            auth_jwt_public_key_pem=auth_jwt_public_key_pem,
+            auth_jwt_jwks_url=auth_jwt_jwks_url,
+            cors_origins=cors_origins,
         ).wait()
 
     @property

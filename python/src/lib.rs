@@ -47,6 +47,8 @@ fn _durastream(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::PyProducer>()?;
     #[cfg(feature = "server")]
     m.add_class::<server::PyServer>()?;
+    #[cfg(feature = "server")]
+    m.add_function(wrap_pyfunction!(server::run_cli, m)?)?;
     m.add_class::<runtime::Pending>()?;
     m.add_function(wrap_pyfunction!(client::validate_retry_options, m)?)?;
     m.add_function(wrap_pyfunction!(client::validate_producer_options, m)?)?;

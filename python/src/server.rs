@@ -25,7 +25,7 @@ impl PyServer {
     /// Starts a server; resolves to the running `Server`. `data_dir=None` keeps everything
     /// in memory. `fsync` is `"always"`, `"interval"` or `"never"`.
     #[staticmethod]
-    #[pyo3(signature = (data_dir=None, host="127.0.0.1", port=0, prefix="/v1/stream", long_poll_timeout_ms=None, test_faults=false, max_body_bytes=None, max_read_bytes=None, fsync="always", fsync_interval_ms=100, webhooks=false, allow_localhost_webhooks=false, public_url=None))]
+    #[pyo3(signature = (data_dir=None, host="127.0.0.1", port=0, prefix="/v1/stream", long_poll_timeout_ms=None, test_faults=false, max_body_bytes=None, max_read_bytes=None, fsync="always", fsync_interval_ms=100, webhooks=false, allow_localhost_webhooks=false, public_url=None, auth_tokens=None, auth_jwt_secret=None, auth_jwt_public_key_pem=None, auth_jwt_jwks_url=None, cors_origins=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         data_dir: Option<PathBuf>,
@@ -41,6 +41,11 @@ impl PyServer {
         webhooks: bool,
         allow_localhost_webhooks: bool,
         public_url: Option<String>,
+        auth_tokens: Option<String>,
+        auth_jwt_secret: Option<String>,
+        auth_jwt_public_key_pem: Option<String>,
+        auth_jwt_jwks_url: Option<String>,
+        cors_origins: Option<String>,
     ) -> PyResult<Pending> {
         let options = ServerOptions {
             data_dir,
@@ -57,6 +62,11 @@ impl PyServer {
             webhooks: Some(webhooks),
             allow_localhost_webhooks: Some(allow_localhost_webhooks),
             public_url,
+            auth_tokens,
+            auth_jwt_secret,
+            auth_jwt_public_key_pem,
+            auth_jwt_jwks_url,
+            cors_origins,
             ..ServerOptions::default()
         };
         let config = options.into_config().map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -119,4 +129,11 @@ impl PyServer {
             Ok::<_, Fail>(())
         }))
     }
+}
+
+/// Runs the `durastream` command (server, client commands, bench) with `argv` (program name
+/// first) and returns its exit status; the console script calls it.
+#[pyfunction]
+pub fn run_cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(|| durastream_server::cli::run_with_args(argv))
 }

@@ -106,6 +106,15 @@ def cli(*args: str) -> list:
     return [sys.executable, "-m", "durastream.cli", *args]
 
 
+def wait_for_line(stream: "object", needle: str, limit: int = 20) -> str:
+    """Reads log lines until one contains ``needle`` (the server logs a few first)."""
+    for _ in range(limit):
+        line = stream.readline()  # type: ignore[attr-defined]
+        if needle in line or not line:
+            return str(line)
+    return ""
+
+
 def test_console_script_is_installed() -> None:
     from importlib.metadata import entry_points
 
@@ -126,7 +135,8 @@ def test_serve_runs_until_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE, text=True, env={**os.environ, "DURASTREAM_MEMORY": ""})
     try:
         assert proc.stderr is not None
-        assert proc.stderr.readline().strip() == f"durastream listening on http://127.0.0.1:{port}/"
+        want = f"durastream listening on http://127.0.0.1:{port}/"
+        assert want in wait_for_line(proc.stderr, want)
         url = f"http://127.0.0.1:{port}/cli-stream"
         s = DurableStream.create(url, content_type="text/plain")
         s.append("from the cli server")
@@ -145,7 +155,8 @@ def test_serve_memory_flag_and_env(tmp_path: Path) -> None:
                             cwd=tmp_path)
     try:
         assert proc.stderr is not None
-        assert f"127.0.0.1:{port}/v1/stream/" in proc.stderr.readline()
+        want = f"127.0.0.1:{port}/v1/stream/"
+        assert want in wait_for_line(proc.stderr, want)
         DurableStream.create(f"http://127.0.0.1:{port}/v1/stream/m")
         assert not (tmp_path / "durastream-data").exists()
     finally:
@@ -159,3 +170,38 @@ def test_serve_usage_errors() -> None:
     assert out.returncode == 2 and "serve" in out.stderr
     bad = subprocess.run(cli("serve", "--bind", "nope"), capture_output=True, text=True)
     assert bad.returncode != 0 and "--bind" in bad.stderr
+
+
+def test_whole_cli_runs_from_the_console_script() -> None:
+    with durastream.Server() as srv:
+        base = f"{srv.url}/v1/stream"
+        create = subprocess.run(cli("--url", base, "create", "from-cli", "-t", "text/plain"),
+                                capture_output=True, text=True)
+        assert create.returncode == 0, create.stderr
+        append = subprocess.run(cli("--url", base, "append", "from-cli", "hello from the cli"),
+                                capture_output=True, text=True)
+        assert append.returncode == 0, append.stderr
+        read = subprocess.run(cli("--url", base, "read", "from-cli"), capture_output=True,
+                              text=True)
+        assert read.returncode == 0 and read.stdout == "hello from the cli"
+        listing = subprocess.run(cli("--url", base, "ls"), capture_output=True, text=True)
+        assert listing.returncode != 0 and "admin" in listing.stderr.lower() + listing.stdout
+
+
+def test_access_control_in_process() -> None:
+    tokens = "reader-token-0123456789 read /\nwriter-token-0123456789 write /\n"
+    with durastream.Server(auth_tokens=tokens) as srv:
+        url = srv.stream_url("guarded")
+        writer = {"Authorization": "Bearer writer-token-0123456789"}
+        reader = {"Authorization": "Bearer reader-token-0123456789"}
+        stream = DurableStream.create(url, content_type="text/plain", headers=writer)
+        stream.append("secret")
+        assert DurableStream(url, headers=reader).stream(live=False).read_text() == "secret"
+        with pytest.raises(durastream.DurableStreamError) as denied:
+            DurableStream(url, headers=reader).append("not allowed")
+        assert denied.value.status == 403
+        with pytest.raises(durastream.DurableStreamError) as anonymous:
+            DurableStream(url).stream(live=False).read_text()
+        assert anonymous.value.status == 401
+    with pytest.raises(ValueError):
+        durastream.Server(auth_tokens="too-short read /")

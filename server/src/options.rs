@@ -44,6 +44,17 @@ pub struct ServerOptions {
     pub allow_localhost_webhooks: Option<bool>,
     /// Public base URL for the callback and JWKS URLs the server hands out.
     pub public_url: Option<String>,
+    /// Turns access control on with static tokens: `<token> read|write|admin <path>` per
+    /// line, the format of `--auth-token-file`.
+    pub auth_tokens: Option<String>,
+    /// Turns access control on with JWTs signed by this HMAC secret (HS256; 32 bytes or more).
+    pub auth_jwt_secret: Option<String>,
+    /// Turns access control on with JWTs signed by this PEM public key's private half.
+    pub auth_jwt_public_key_pem: Option<String>,
+    /// Turns access control on with JWTs signed by the keys of this JWKS URL.
+    pub auth_jwt_jwks_url: Option<String>,
+    /// Browser origins allowed by CORS: `*` (the default) or a comma-separated list.
+    pub cors_origins: Option<String>,
 }
 
 /// An option value that cannot be used; `option` is the field name as written above.
@@ -132,6 +143,32 @@ impl ServerOptions {
         c.webhooks = self.webhooks.unwrap_or(false);
         c.allow_localhost_webhooks = self.allow_localhost_webhooks.unwrap_or(false);
         c.public_url = self.public_url;
+        let any_auth = self.auth_tokens.is_some()
+            || self.auth_jwt_secret.is_some()
+            || self.auth_jwt_public_key_pem.is_some()
+            || self.auth_jwt_jwks_url.is_some();
+        if any_auth {
+            let mut auth = crate::auth::AuthConfig::new();
+            if let Some(lines) = &self.auth_tokens {
+                auth = auth.with_token_lines(lines).map_err(|e| bad("auth_tokens", e))?;
+            }
+            if let Some(secret) = self.auth_jwt_secret {
+                auth = auth.with_hs256_secret(secret.into_bytes());
+            }
+            if let Some(pem) = self.auth_jwt_public_key_pem {
+                auth = auth.with_public_key_pem(pem.into_bytes());
+            }
+            if let Some(url) = self.auth_jwt_jwks_url {
+                auth = auth.with_jwks_url(url);
+            }
+            // Checked here, so a bad key or secret names its option before the server starts.
+            crate::auth::Auth::build(&auth).map_err(|e| bad("auth", e.to_string()))?;
+            c.auth = Some(auth);
+        }
+        if let Some(origins) = &self.cors_origins {
+            c.cors_origins =
+                crate::auth::CorsOrigins::parse(origins).map_err(|e| bad("cors_origins", e))?;
+        }
         Ok(c)
     }
 }
@@ -162,6 +199,11 @@ mod tests {
             webhooks: Some(true),
             allow_localhost_webhooks: Some(true),
             public_url: Some("https://x.example".into()),
+            auth_tokens: Some("reader-token-0123456789 read /\n".into()),
+            auth_jwt_secret: None,
+            auth_jwt_public_key_pem: None,
+            auth_jwt_jwks_url: None,
+            cors_origins: Some("https://app.example".into()),
         }
         .into_config()
         .expect("valid options");
@@ -174,11 +216,24 @@ mod tests {
         assert_eq!(c.fsync, FsyncPolicy::Interval(Duration::from_millis(7)));
         assert!(c.test_faults && c.webhooks && c.allow_localhost_webhooks);
         assert_eq!(c.public_url.as_deref(), Some("https://x.example"));
+        assert!(c.auth.is_some());
+        assert_ne!(c.cors_origins, crate::auth::CorsOrigins::Any);
     }
 
     #[test]
     fn bad_values_name_the_option() {
-        let cases: [(ServerOptions, &str); 5] = [
+        let cases: [(ServerOptions, &str); 7] = [
+            (
+                ServerOptions {
+                    auth_tokens: Some("reader-token-0123456789 fly /".into()),
+                    ..Default::default()
+                },
+                "auth_tokens",
+            ),
+            (
+                ServerOptions { auth_jwt_secret: Some("too short".into()), ..Default::default() },
+                "auth",
+            ),
             (ServerOptions { host: Some("localhost".into()), ..Default::default() }, "host"),
             (ServerOptions { port: Some(70000), ..Default::default() }, "port"),
             (

@@ -116,6 +116,13 @@ impl AuthConfig {
         Ok(self)
     }
 
+    /// Adds static tokens given as text in the token-file format (`<token> read|write|admin
+    /// <path>` per line); for in-process servers that have no file.
+    pub fn with_token_lines(mut self, text: &str) -> Result<AuthConfig, String> {
+        self.static_tokens.extend(grants::parse_token_file(text)?);
+        Ok(self)
+    }
+
     /// Accepts JWTs signed with this HMAC secret (HS256, HS384, HS512); at least 32 bytes.
     pub fn with_hs256_secret(mut self, secret: impl Into<Vec<u8>>) -> AuthConfig {
         self.hmac_secret = Some(secret.into());

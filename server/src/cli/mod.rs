@@ -16,6 +16,7 @@ mod otel;
 
 use crate::auth::{AuthConfig, CorsOrigins};
 use crate::{Config, FsyncPolicy};
+use clap::builder::FalseyValueParser;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -74,7 +75,7 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_DATA_DIR", default_value = "./durastream-data")]
     data_dir: PathBuf,
     /// Keep everything in memory instead (nothing survives a restart).
-    #[arg(long, env = "DURASTREAM_MEMORY")]
+    #[arg(long, env = "DURASTREAM_MEMORY", value_parser = FalseyValueParser::new())]
     memory: bool,
     /// URL path under which streams live ("/" for the root).
     #[arg(long, env = "DURASTREAM_PREFIX", default_value = "/v1/stream")]
@@ -108,7 +109,7 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Enable the /_test/inject-error fault endpoint. For conformance tests only.
-    #[arg(long, env = "DURASTREAM_TEST_FAULTS")]
+    #[arg(long, env = "DURASTREAM_TEST_FAULTS", value_parser = FalseyValueParser::new())]
     test_faults: bool,
     /// Enable webhook subscriptions. SECURITY: the server then sends HTTP requests to URLs
     /// chosen by any client that can create a subscription. Only https URLs on port 443 to
@@ -116,12 +117,12 @@ struct ServeArgs {
     /// are refused, also after DNS resolution; redirects are not followed), but put
     /// subscription creation behind authentication on shared deployments. Pull-wake
     /// subscriptions are always available.
-    #[arg(long, env = "DURASTREAM_WEBHOOKS")]
+    #[arg(long, env = "DURASTREAM_WEBHOOKS", value_parser = FalseyValueParser::new())]
     webhooks: bool,
     /// Development only: also accept webhook URLs http://localhost and http://127.0.0.x
     /// (the spec's localhost exception). Lets anyone who can create a subscription make the
     /// server call services on its own loopback interface; never use it on a reachable server.
-    #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS")]
+    #[arg(long, env = "DURASTREAM_ALLOW_LOCALHOST_WEBHOOKS", value_parser = FalseyValueParser::new())]
     allow_localhost_webhooks: bool,
     /// Public base URL of this server (e.g. https://streams.example.com) used in Location,
     /// webhook callback URLs and the JWKS URL; default: http:// and the request's Host when
@@ -134,11 +135,11 @@ struct ServeArgs {
     metrics_bind: Option<SocketAddr>,
     /// Serve the web console at /_console (implies --admin-api). It uses the same HTTP API as
     /// any client, so it can do what the token entered in it allows.
-    #[arg(long, env = "DURASTREAM_CONSOLE")]
+    #[arg(long, env = "DURASTREAM_CONSOLE", value_parser = FalseyValueParser::new())]
     console: bool,
     /// Serve the listings {prefix}/__ds/streams and {prefix}/__ds/subscriptions (used by
     /// `durastream ls`). They reveal every stream's path: leave off where paths are secrets.
-    #[arg(long, env = "DURASTREAM_ADMIN_API")]
+    #[arg(long, env = "DURASTREAM_ADMIN_API", value_parser = FalseyValueParser::new())]
     admin_api: bool,
     /// Browser origins allowed by CORS: "*" (any page on the web; for local development) or
     /// a comma-separated list like https://app.example.com,http://localhost:5173. Listed
@@ -293,23 +294,33 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    ExitCode::from(run_with_args(args))
+}
+
+/// [`main_with_args`] returning the exit status as a number (0 for success), for callers
+/// that hand it on, such as the Python console script.
+pub fn run_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let cli = Cli::parse_from(args);
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "durastream", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let _logging = match logging::init(cli.log_format) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("durastream: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("durastream: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let result: Result<(), String> = match cli.command {
@@ -329,10 +340,10 @@ where
         Command::Completions { .. } => Ok(()),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("durastream: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
