@@ -195,6 +195,16 @@ export interface ServerOptions {
   maxReadBytes?: number
   maxBodyBytes?: number
   testFaults?: boolean
+  /** Turns access control on with static tokens: `<token> read|write|admin <path>` per line. */
+  authTokens?: string
+  /** Turns access control on with HS256 JWTs signed by this secret (32 bytes or more). */
+  authJwtSecret?: string
+  /** Turns access control on with JWTs signed by this PEM public key's private half. */
+  authJwtPublicKeyPem?: string
+  /** Turns access control on with JWTs signed by the keys of this JWKS URL. */
+  authJwtJwksUrl?: string
+  /** Browser origins allowed by CORS: `*` (default) or a comma-separated list. */
+  corsOrigins?: string
 }
 
 export interface Fault {

@@ -31,6 +31,11 @@ class DurableStreamServer {
         maxReadBytes: o.maxReadBytes,
         maxBodyBytes: o.maxBodyBytes,
         testFaults: o.testFaults,
+        authTokens: o.authTokens,
+        authJwtSecret: o.authJwtSecret,
+        authJwtPublicKeyPem: o.authJwtPublicKeyPem,
+        authJwtJwksUrl: o.authJwtJwksUrl,
+        corsOrigins: o.corsOrigins,
       })
     } catch (e) {
       throw fromNative(e)

@@ -280,6 +280,16 @@ export interface ServerConfig {
   maxBodyBytes?: number
   /** Enable the `/_test/inject-error` fault-injection endpoint. */
   testFaults?: boolean
+  /** Turn access control on with static tokens: `<token> read|write|admin <path>` per line. */
+  authTokens?: string
+  /** Turn access control on with HS256 JWTs signed by this secret (32 bytes or more). */
+  authJwtSecret?: string
+  /** Turn access control on with JWTs signed by this PEM public key's private half. */
+  authJwtPublicKeyPem?: string
+  /** Turn access control on with JWTs signed by the keys of this JWKS URL. */
+  authJwtJwksUrl?: string
+  /** Browser origins allowed by CORS: `*` (default) or a comma-separated list. */
+  corsOrigins?: string
 }
 
 /** Validates producer options without a stream (throws `InvalidArgumentError`). */

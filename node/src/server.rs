@@ -29,6 +29,16 @@ pub struct ServerConfig {
     pub max_body_bytes: Option<i64>,
     /// Enable the `/_test/inject-error` fault-injection endpoint.
     pub test_faults: Option<bool>,
+    /// Turn access control on with static tokens: `<token> read|write|admin <path>` per line.
+    pub auth_tokens: Option<String>,
+    /// Turn access control on with HS256 JWTs signed by this secret (32 bytes or more).
+    pub auth_jwt_secret: Option<String>,
+    /// Turn access control on with JWTs signed by this PEM public key's private half.
+    pub auth_jwt_public_key_pem: Option<String>,
+    /// Turn access control on with JWTs signed by the keys of this JWKS URL.
+    pub auth_jwt_jwks_url: Option<String>,
+    /// Browser origins allowed by CORS: `*` (default) or a comma-separated list.
+    pub cors_origins: Option<String>,
 }
 
 fn non_negative(name: &'static str, v: Option<f64>) -> napi::Result<Option<u64>> {
@@ -53,6 +63,11 @@ fn config(c: ServerConfig) -> napi::Result<Config> {
         max_read_bytes: size("maxReadBytes", c.max_read_bytes)?,
         max_body_bytes: size("maxBodyBytes", c.max_body_bytes)?,
         test_faults: c.test_faults,
+        auth_tokens: c.auth_tokens,
+        auth_jwt_secret: c.auth_jwt_secret,
+        auth_jwt_public_key_pem: c.auth_jwt_public_key_pem,
+        auth_jwt_jwks_url: c.auth_jwt_jwks_url,
+        cors_origins: c.cors_origins,
         ..ServerOptions::default()
     };
     options.into_config().map_err(|e| invalid_argument(e.option, e.to_string()))

@@ -64,3 +64,24 @@ test("fault injection through the test server", async () => {
 test("invalid server options are refused", async () => {
   await assert.rejects(new DurableStreamServer({ host: "not an ip" }).start(), InvalidArgumentError)
 })
+
+test("access control on the in-process server", async () => {
+  const authTokens = "reader-token-0123456789 read /\nwriter-token-0123456789 write /\n"
+  const server = new DurableStreamServer({ authTokens })
+  await server.start()
+  try {
+    const url = `${server.url}/v1/stream/guarded`
+    const writer = { Authorization: "Bearer writer-token-0123456789" }
+    const reader = { Authorization: "Bearer reader-token-0123456789" }
+    const s = await DurableStream.create({ url, contentType: "text/plain", headers: writer })
+    await s.append("secret")
+    const res = await stream({ url, offset: "-1", live: false, headers: reader })
+    assert.equal(await res.text(), "secret")
+    const asReader = new DurableStream({ url, headers: reader, retry: { maxRetries: 0 } })
+    await assert.rejects(asReader.append("no"), (e) => e.status === 403)
+    await assert.rejects(stream({ url, offset: "-1", live: false, retry: { maxRetries: 0 } }), (e) => e.status === 401)
+  } finally {
+    await server.stop()
+  }
+  await assert.rejects(new DurableStreamServer({ authTokens: "too-short read /" }).start(), InvalidArgumentError)
+})
