@@ -23,6 +23,21 @@ pub struct TestServerOptions {
     /// Enable the `/_test/inject-error` fault endpoint.
     #[uniffi(default)]
     pub test_faults: bool,
+    /// Turns access control on with static tokens: `<token> read|write|admin <path>` per line.
+    #[uniffi(default)]
+    pub auth_tokens: Option<String>,
+    /// Turns access control on with HS256 JWTs signed by this secret (32 bytes or more).
+    #[uniffi(default)]
+    pub auth_jwt_secret: Option<String>,
+    /// Turns access control on with JWTs signed by this PEM public key's private half.
+    #[uniffi(default)]
+    pub auth_jwt_public_key_pem: Option<String>,
+    /// Turns access control on with JWTs signed by the keys of this JWKS URL.
+    #[uniffi(default)]
+    pub auth_jwt_jwks_url: Option<String>,
+    /// Browser origins allowed by CORS: `*` (default) or a comma-separated list.
+    #[uniffi(default)]
+    pub cors_origins: Option<String>,
 }
 
 /// A durastream server running in this process on a free loopback port. Stops on
@@ -49,6 +64,11 @@ impl TestServer {
             // Tests want short long-polls: 500 ms unless set.
             long_poll_timeout_ms: Some(options.long_poll_timeout_ms.unwrap_or(500)),
             test_faults: Some(options.test_faults),
+            auth_tokens: options.auth_tokens,
+            auth_jwt_secret: options.auth_jwt_secret,
+            auth_jwt_public_key_pem: options.auth_jwt_public_key_pem,
+            auth_jwt_jwks_url: options.auth_jwt_jwks_url,
+            cors_origins: options.cors_origins,
             ..ServerOptions::default()
         }
         .into_config()

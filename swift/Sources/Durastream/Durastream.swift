@@ -4280,6 +4280,26 @@ public struct TestServerOptions: Equatable, Hashable {
      * Enable the `/_test/inject-error` fault endpoint.
      */
     public var testFaults: Bool
+    /**
+     * Turns access control on with static tokens: `<token> read|write|admin <path>` per line.
+     */
+    public var authTokens: String?
+    /**
+     * Turns access control on with HS256 JWTs signed by this secret (32 bytes or more).
+     */
+    public var authJwtSecret: String?
+    /**
+     * Turns access control on with JWTs signed by this PEM public key's private half.
+     */
+    public var authJwtPublicKeyPem: String?
+    /**
+     * Turns access control on with JWTs signed by the keys of this JWKS URL.
+     */
+    public var authJwtJwksUrl: String?
+    /**
+     * Browser origins allowed by CORS: `*` (default) or a comma-separated list.
+     */
+    public var corsOrigins: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4295,11 +4315,31 @@ public struct TestServerOptions: Equatable, Hashable {
          */longPollTimeoutMs: UInt64? = nil, 
         /**
          * Enable the `/_test/inject-error` fault endpoint.
-         */testFaults: Bool = false) {
+         */testFaults: Bool = false, 
+        /**
+         * Turns access control on with static tokens: `<token> read|write|admin <path>` per line.
+         */authTokens: String? = nil, 
+        /**
+         * Turns access control on with HS256 JWTs signed by this secret (32 bytes or more).
+         */authJwtSecret: String? = nil, 
+        /**
+         * Turns access control on with JWTs signed by this PEM public key's private half.
+         */authJwtPublicKeyPem: String? = nil, 
+        /**
+         * Turns access control on with JWTs signed by the keys of this JWKS URL.
+         */authJwtJwksUrl: String? = nil, 
+        /**
+         * Browser origins allowed by CORS: `*` (default) or a comma-separated list.
+         */corsOrigins: String? = nil) {
         self.dataDir = dataDir
         self.prefix = prefix
         self.longPollTimeoutMs = longPollTimeoutMs
         self.testFaults = testFaults
+        self.authTokens = authTokens
+        self.authJwtSecret = authJwtSecret
+        self.authJwtPublicKeyPem = authJwtPublicKeyPem
+        self.authJwtJwksUrl = authJwtJwksUrl
+        self.corsOrigins = corsOrigins
     }
 
     
@@ -4321,7 +4361,12 @@ public struct FfiConverterTypeTestServerOptions: FfiConverterRustBuffer {
                 dataDir: FfiConverterOptionString.read(from: &buf), 
                 prefix: FfiConverterOptionString.read(from: &buf), 
                 longPollTimeoutMs: FfiConverterOptionUInt64.read(from: &buf), 
-                testFaults: FfiConverterBool.read(from: &buf)
+                testFaults: FfiConverterBool.read(from: &buf), 
+                authTokens: FfiConverterOptionString.read(from: &buf), 
+                authJwtSecret: FfiConverterOptionString.read(from: &buf), 
+                authJwtPublicKeyPem: FfiConverterOptionString.read(from: &buf), 
+                authJwtJwksUrl: FfiConverterOptionString.read(from: &buf), 
+                corsOrigins: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -4330,6 +4375,11 @@ public struct FfiConverterTypeTestServerOptions: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.prefix, into: &buf)
         FfiConverterOptionUInt64.write(value.longPollTimeoutMs, into: &buf)
         FfiConverterBool.write(value.testFaults, into: &buf)
+        FfiConverterOptionString.write(value.authTokens, into: &buf)
+        FfiConverterOptionString.write(value.authJwtSecret, into: &buf)
+        FfiConverterOptionString.write(value.authJwtPublicKeyPem, into: &buf)
+        FfiConverterOptionString.write(value.authJwtJwksUrl, into: &buf)
+        FfiConverterOptionString.write(value.corsOrigins, into: &buf)
     }
 }
 

@@ -54,4 +54,33 @@ class ServerTest {
         assertTrue(e is DurastreamException.Network || e is DurastreamException.RetryExhausted, e.toString())
         assertTrue(e.info.retryable)
     }
+
+    @Test
+    fun `access control on the in-process server`() = runBlocking {
+        val tokens = "reader-token-0123456789 read /\nwriter-token-0123456789 write /\n"
+        TestServer.start(TestServerOptions(authTokens = tokens)).use { server ->
+            val noRetry = RetryConfig(maxRetries = 0)
+            fun client(token: String?) = Client.withOptions(
+                ClientOptions(
+                    headers = token?.let { mapOf("authorization" to "Bearer $it") } ?: emptyMap(),
+                    retry = noRetry,
+                ),
+            )
+            val url = server.streamUrl("guarded")
+            val writer = client("writer-token-0123456789").stream(url)
+            writer.create(CreateOptions(contentType = "text/plain"))
+            writer.appendText("secret")
+            val reader = client("reader-token-0123456789").stream(url)
+            assertEquals("secret", reader.read().use { it.next()!!.text })
+            val denied = assertThrows<DurastreamException> { runBlocking { reader.appendText("no") } }
+            assertEquals(403, denied.status)
+            val anonymous = assertThrows<DurastreamException> { runBlocking { client(null).stream(url).head() } }
+            assertEquals(401, anonymous.status)
+            server.shutdown()
+        }
+        val bad = assertThrows<DurastreamException> {
+            TestServer.start(TestServerOptions(authTokens = "too-short read /"))
+        }
+        assertTrue(bad.toString().contains("auth"), bad.toString())
+    }
 }
