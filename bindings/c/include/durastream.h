@@ -306,6 +306,18 @@ ds_status ds_client_new_with_retries(uint32_t max_retries, struct ds_client **ou
 void ds_client_free(struct ds_client *client);
 
 /**
+ * Sets a header sent with every later request of `client` and of the streams, readers and
+ * producers made from it, e.g. `Authorization` = `Bearer <token>` for a server with access
+ * control. Setting a name again replaces its value.
+ *
+ * Fails with `DS_INVALID_ARGUMENT` for a name or value that is not a valid HTTP header.
+ *
+ * # Safety
+ * `client` must be a live client; `name` and `value` NUL-terminated strings.
+ */
+ds_status ds_client_set_header(const struct ds_client *client, const char *name, const char *value);
+
+/**
  * Makes a handle on the stream at `url` (a full `http://` or `https://` URL). Sends
  * nothing.
  *
@@ -575,6 +587,25 @@ void ds_reader_free(struct ds_reader *reader);
  * `data_dir` must be `NULL` or NUL-terminated; `out` valid for writing a pointer.
  */
 ds_status ds_server_start(const char *data_dir, struct ds_server **out);
+#endif
+
+#if defined(DURASTREAM_SERVER)
+/**
+ * Like `ds_server_start`, with access control on: `auth_tokens` holds static tokens, one
+ * `<token> read|write|admin <path>` per line (paths relative to `/v1/stream`; `/` for all),
+ * the format of the server's `--auth-token-file`. Clients then send
+ * `Authorization: Bearer <token>` (`ds_client_set_header`).
+ *
+ * Fails with `DS_INVALID_ARGUMENT` when `auth_tokens` is malformed (a token shorter than 16
+ * characters, an unknown permission).
+ *
+ * # Safety
+ * `data_dir` must be `NULL` or NUL-terminated; `auth_tokens` NUL-terminated; `out` valid
+ * for writing a pointer.
+ */
+ds_status ds_server_start_with_tokens(const char *data_dir,
+                                      const char *auth_tokens,
+                                      struct ds_server **out);
 #endif
 
 #if defined(DURASTREAM_SERVER)

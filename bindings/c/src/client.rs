@@ -107,6 +107,40 @@ pub unsafe extern "C" fn ds_client_free(client: *mut ds_client) {
     guard((), || unsafe { free_handle(client) })
 }
 
+/// Sets a header sent with every later request of `client` and of the streams, readers and
+/// producers made from it, e.g. `Authorization` = `Bearer <token>` for a server with access
+/// control. Setting a name again replaces its value.
+///
+/// Fails with `DS_INVALID_ARGUMENT` for a name or value that is not a valid HTTP header.
+///
+/// # Safety
+/// `client` must be a live client; `name` and `value` NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn ds_client_set_header(
+    client: *const ds_client,
+    name: *const c_char,
+    value: *const c_char,
+) -> ds_status {
+    boundary(|| {
+        // SAFETY: `client` is NULL or live per this function's contract.
+        let client = unsafe { handle(client, "client") }?;
+        // SAFETY: both are NULL or NUL-terminated per this function's contract.
+        let (name, value) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let name_ok = !name.is_empty() && name.bytes().all(token);
+        let value_ok = value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        if !(name_ok && value_ok) {
+            return Err(durastream::client::Error::invalid_argument(
+                "name",
+                format!("{name:?}: {value:?} is not a valid HTTP header"),
+            )
+            .into());
+        }
+        client.client.set_header(name, value);
+        Ok(())
+    })
+}
+
 /// Makes a handle on the stream at `url` (a full `http://` or `https://` URL). Sends
 /// nothing.
 ///

@@ -5,7 +5,7 @@ use std::ffi::{c_char, CString};
 use durastream_server::{Server, ServerOptions};
 
 use crate::error::{boundary, ds_status, guard, FfiError};
-use crate::ffi::{c_string, init_out, into_handle, opt_str_arg};
+use crate::ffi::{c_string, init_out, into_handle, opt_str_arg, str_arg};
 use crate::runtime::block_on;
 
 /// A server running inside this process on a free loopback port. Stop (and free) it with
@@ -38,6 +38,45 @@ pub unsafe extern "C" fn ds_server_start(
         let config = ServerOptions { data_dir: data_dir.map(Into::into), ..Default::default() }
             .into_config()
             .map_err(|e| FfiError::Io(std::io::Error::other(e)))?;
+        let server = block_on(Server::start(config))??;
+        let url = c_string(&server.url())?;
+        // SAFETY: checked non-null and writable above.
+        unsafe { out.write(into_handle(ds_server { server, url })) };
+        Ok(())
+    })
+}
+
+/// Like `ds_server_start`, with access control on: `auth_tokens` holds static tokens, one
+/// `<token> read|write|admin <path>` per line (paths relative to `/v1/stream`; `/` for all),
+/// the format of the server's `--auth-token-file`. Clients then send
+/// `Authorization: Bearer <token>` (`ds_client_set_header`).
+///
+/// Fails with `DS_INVALID_ARGUMENT` when `auth_tokens` is malformed (a token shorter than 16
+/// characters, an unknown permission).
+///
+/// # Safety
+/// `data_dir` must be `NULL` or NUL-terminated; `auth_tokens` NUL-terminated; `out` valid
+/// for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn ds_server_start_with_tokens(
+    data_dir: *const c_char,
+    auth_tokens: *const c_char,
+    out: *mut *mut ds_server,
+) -> ds_status {
+    boundary(|| {
+        // SAFETY: `out` is writable per this function's contract.
+        unsafe { init_out(out, std::ptr::null_mut(), "out") }?;
+        // SAFETY: both are NULL or NUL-terminated per this function's contract.
+        let data_dir = unsafe { opt_str_arg(data_dir, "data_dir") }?;
+        // SAFETY: as above.
+        let tokens = unsafe { str_arg(auth_tokens, "auth_tokens") }?;
+        let config = ServerOptions {
+            data_dir: data_dir.map(Into::into),
+            auth_tokens: Some(tokens.to_string()),
+            ..Default::default()
+        }
+        .into_config()
+        .map_err(|e| durastream::client::Error::invalid_argument("auth_tokens", e.to_string()))?;
         let server = block_on(Server::start(config))??;
         let url = c_string(&server.url())?;
         // SAFETY: checked non-null and writable above.

@@ -798,6 +798,52 @@ static void test_callback_reentry(void) {
     ds_client_free(client);
 }
 
+static void test_access_control(void) {
+    const char *tokens =
+        "reader-token-0123456789 read /\n"
+        "writer-token-0123456789 write /\n";
+    ds_server *guarded = NULL;
+    CHECK_OK(ds_server_start_with_tokens(NULL, tokens, &guarded));
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/stream/guarded", ds_server_url(guarded));
+
+    ds_client *writer = NULL;
+    CHECK_OK(ds_client_new_with_retries(0, &writer));
+    CHECK_OK(ds_client_set_header(writer, "Authorization", "Bearer writer-token-0123456789"));
+    ds_stream *w = NULL;
+    CHECK_OK(ds_stream_new(writer, url, &w));
+    CHECK_OK(ds_stream_create(w, "text/plain", NULL));
+    append_str(w, "secret", NULL);
+
+    ds_client *reader = NULL;
+    CHECK_OK(ds_client_new_with_retries(0, &reader));
+    CHECK_OK(ds_client_set_header(reader, "Authorization", "Bearer reader-token-0123456789"));
+    ds_stream *r = NULL;
+    CHECK_OK(ds_stream_new(reader, url, &r));
+    collected c = read_all_iter(r, NULL, DS_LIVE_OFF);
+    CHECK_STR(c.data, "secret");
+    free(c.data);
+
+    ds_client *anonymous = NULL;
+    CHECK_OK(ds_client_new_with_retries(0, &anonymous));
+    ds_stream *a = NULL;
+    CHECK_OK(ds_stream_new(anonymous, url, &a));
+    CHECK(ds_stream_create(a, "text/plain", NULL) == DS_UNAUTHORIZED);
+    CHECK(ds_client_set_header(anonymous, "Bad Name", "x") == DS_INVALID_ARGUMENT);
+
+    ds_stream_free(w);
+    ds_stream_free(r);
+    ds_stream_free(a);
+    ds_client_free(writer);
+    ds_client_free(reader);
+    ds_client_free(anonymous);
+    CHECK_OK(ds_server_stop(guarded));
+
+    ds_server *bad = NULL;
+    CHECK(ds_server_start_with_tokens(NULL, "too-short read /", &bad) == DS_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+}
+
 int main(void) {
     if (ds_server_start(NULL, &server) != DS_OK) {
         fprintf(stderr, "cannot start the in-process server: %s\n", ds_last_error_message());
@@ -817,6 +863,7 @@ int main(void) {
     run("producer_errors", test_producer_errors);
     run("last_error_is_per_thread", test_last_error_is_per_thread);
     run("callback_reentry", test_callback_reentry);
+    run("access_control", test_access_control);
     if (ds_server_stop(server) != DS_OK) {
         fprintf(stderr, "stopping the server failed: %s\n", ds_last_error_message());
         tests_failed++;
