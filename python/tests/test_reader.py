@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -249,6 +250,9 @@ def test_wait_for_timeout_cancels_the_request(url: str) -> None:
 
 
 def test_ctrl_c_interrupts_a_blocking_live_read(url: str) -> None:
+    # A run started in the background inherits an ignored SIGINT; Python then never turns
+    # Ctrl-C into KeyboardInterrupt. Install Python's own handler, as in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     s = DurableStream.create(url, content_type="text/plain")
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
@@ -264,7 +268,9 @@ def test_ctrl_c_interrupts_a_blocking_live_read(url: str) -> None:
 def test_sigint_stops_a_live_read_in_a_script(url: str) -> None:
     DurableStream.create(url, content_type="text/plain")
     code = (
-        "import sys, durastream\n"
+        "import signal, sys, durastream\n"
+        # As in a terminal, even when this test run inherited an ignored SIGINT.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"res = durastream.stream({url!r}, offset='now', live='long-poll')\n"
         "print('reading', flush=True)\n"
         "try:\n"
