@@ -350,42 +350,36 @@ def fault_point_case(binary, tmp, name, failpoints, expect_503=False, crash=Fals
     return stats, failures + more, server.starts
 
 
-def case_torn_log_tail(binary, tmp):
-    server = Server(binary, os.path.join(tmp, "torn"))
+def damaged_after_kill(binary, tmp, name, damage):
+    """Load, `kill -9`, `damage(data_dir)` the files as a crash or a bad disk would, restart."""
+    data_dir = os.path.join(tmp, name)
+    server = Server(binary, data_dir)
     server.start()
-    load = Load(server, "torn")
+    load = Load(server, name)
     load.start()
     load.wait_for_acks(400)
     server.kill9()
-    wal = os.path.join(tmp, "torn", "wal")
+    damage(data_dir)
+    server.start()
+    load.wait_for_acks(200)
+    load.finish()
+    stats, failures = verify(server.port, load)
+    server.term()
+    return stats, failures, server.starts
+
+
+def tear_log_tail(data_dir):
+    wal = os.path.join(data_dir, "wal")
     last = sorted(os.listdir(wal))[-1]
     with open(os.path.join(wal, last), "ab") as f:
         f.write(b"\x30\x00\x00\x00\x12\x34\x56\x78partial-record")  # a header promising more
-    server.start()
-    load.wait_for_acks(200)
-    load.finish()
-    stats, failures = verify(server.port, load)
-    server.term()
-    return stats, failures, server.starts
 
 
-def case_garbage_after_data(binary, tmp):
-    server = Server(binary, os.path.join(tmp, "garbage"))
-    server.start()
-    load = Load(server, "garbage")
-    load.start()
-    load.wait_for_acks(400)
-    server.kill9()
-    data = os.path.join(tmp, "garbage", "data")
+def garbage_after_data(data_dir):
+    data = os.path.join(data_dir, "data")
     for name in os.listdir(data):
         with open(os.path.join(data, name), "ab") as f:
             f.write(b"garbage after the end, never acknowledged\n")
-    server.start()
-    load.wait_for_acks(200)
-    load.finish()
-    stats, failures = verify(server.port, load)
-    server.term()
-    return stats, failures, server.starts
 
 
 CASES = {
@@ -396,8 +390,8 @@ CASES = {
     "emfile": case_emfile,
     "eio-log-fsync": lambda b, t: fault_point_case(b, t, "eio-log", "wal-sync=200*off->return(eio)", expect_503=True),
     "eio-data-fsync": lambda b, t: fault_point_case(b, t, "eio-data", "data-sync=return(eio)", expect_503=True),
-    "torn-log-tail": case_torn_log_tail,
-    "garbage-after-data": case_garbage_after_data,
+    "torn-log-tail": lambda b, t: damaged_after_kill(b, t, "torn", tear_log_tail),
+    "garbage-after-data": lambda b, t: damaged_after_kill(b, t, "garbage", garbage_after_data),
     "crash-before-catalog": lambda b, t: fault_point_case(b, t, "ck1", "checkpoint-before-catalog=1*off->return", crash=True),
     "crash-after-catalog": lambda b, t: fault_point_case(b, t, "ck2", "checkpoint-after-catalog=1*off->return", crash=True),
     "crash-after-trim": lambda b, t: fault_point_case(b, t, "ck3", "checkpoint-after-trim=1*off->return", crash=True),
