@@ -65,7 +65,7 @@ mn_node_start() {
   local port=${MN_NODE_PORT[$n]:-$(mn_free_port)}
   MN_NODE_PORT[$n]=$port
   DURASTREAM_LOG="${DURASTREAM_LOG:-warn}" "$DURASTREAM_BIN" serve --bind "127.0.0.1:$port" \
-    --store "$MN_PG_URL" --long-poll-timeout-ms 3000 "$@" >>"$MN_DIR/node$n.log" 2>&1 &
+    --store "$MN_PG_URL" "$@" >>"$MN_DIR/node$n.log" 2>&1 &
   MN_NODE_PID[$n]=$!
   MN_PIDS+=("$!")
   mn_wait_port "$port" || { tail -20 "$MN_DIR/node$n.log"; return 1; }

@@ -170,7 +170,7 @@ async fn get_inner(
 ) -> Result<Reply, StoreError> {
     let q = parse_query(query)?;
     let stream = app.store.get(path).await?;
-    stream.touch(crate::store::now_ms());
+    app.store.touch(&stream).await;
     if q.live == Live::Sse {
         return super::sse::open(app, stream, q);
     }

@@ -57,6 +57,14 @@ impl Backend {
         }
     }
 
+    /// Records a read for the sliding TTL.
+    pub async fn touch(&self, stream: &Arc<Stream>) {
+        match self {
+            Backend::Local(_) => stream.touch(super::now_ms()),
+            Backend::Postgres(p) => p.touch(stream).await,
+        }
+    }
+
     /// Removes every expired stream; run periodically.
     pub async fn sweep_expired(&self) {
         match self {

@@ -94,8 +94,7 @@ pub async fn listen(store: Weak<PgStore>, url: String) {
     }
 }
 
-/// Polls the tails of streams with live readers, and writes read times of streams with a
-/// sliding TTL, every `interval`.
+/// Polls the tails of streams with live readers every `interval`.
 pub async fn poll(store: Weak<PgStore>, interval: Duration) {
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -103,7 +102,6 @@ pub async fn poll(store: Weak<PgStore>, interval: Duration) {
         tick.tick().await;
         let Some(s) = store.upgrade() else { return };
         s.refresh_live().await;
-        s.flush_access().await;
     }
 }
 

@@ -78,10 +78,9 @@ fn retryable(e: &StoreError) -> bool {
 
 const RACE: &str = "path taken concurrently";
 
-/// A live handle and the read time last written for it.
+/// A handle given out by this node.
 struct Entry {
     handle: Weak<Stream>,
-    flushed_access: i64,
 }
 
 /// Streams in a shared PostgreSQL database.
@@ -187,7 +186,7 @@ impl PgStore {
                 old.publish(row.tail, row.closed);
                 return Ok(old);
             }
-            let entry = Entry { handle: Arc::downgrade(&h), flushed_access: row.last_access };
+            let entry = Entry { handle: Arc::downgrade(&h) };
             handles.insert(row.id, entry);
             Ok(h)
         })
@@ -348,6 +347,30 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Records a read: a stream with a sliding TTL has its read time written at once, so
+    /// every node sees the renewal.
+    pub async fn touch(&self, stream: &Arc<Stream>) {
+        let now = now_ms();
+        stream.touch(now);
+        if stream.meta.ttl_secs.is_none() {
+            return;
+        }
+        let id = stream.id as i64;
+        let res = async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "UPDATE streams SET last_access = greatest(last_access, $2) WHERE id = $1",
+                    &[&id, &now],
+                )
+                .await
+                .map_err(db_err)
+        };
+        if let Err(e) = res.await {
+            tracing::warn!(id, "writing a read time failed: {e}");
+        }
+    }
+
     /// Deletes a stream (soft while forks read it).
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
         let mut attempt = 0;
@@ -503,42 +526,6 @@ impl PgStore {
         }
         let missing: Vec<i64> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
         self.mark_gone(&missing);
-    }
-
-    /// Writes the read times of streams with a sliding TTL read here since the last flush.
-    async fn flush_access(&self) {
-        let (ids, times): (Vec<i64>, Vec<i64>) = {
-            let mut handles = self.handles.lock();
-            handles
-                .iter_mut()
-                .filter_map(|(id, e)| {
-                    let h = e.handle.upgrade()?;
-                    h.meta.ttl_secs?;
-                    let t = h.last_access_ms.load(Ordering::Relaxed);
-                    (t > e.flushed_access).then(|| {
-                        e.flushed_access = t;
-                        (*id, t)
-                    })
-                })
-                .unzip()
-        };
-        if ids.is_empty() {
-            return;
-        }
-        let res = async {
-            let client = self.client().await?;
-            client
-                .execute(
-                    "UPDATE streams s SET last_access = greatest(s.last_access, u.t) \
-                     FROM unnest($1::int8[], $2::int8[]) AS u(id, t) WHERE s.id = u.id",
-                    &[&ids, &times],
-                )
-                .await
-                .map_err(db_err)
-        };
-        if let Err(e) = res.await {
-            tracing::warn!("writing read times failed: {e}");
-        }
     }
 }
 
