@@ -86,11 +86,18 @@ mn_wait_port() {
   return 1
 }
 
-# Starts nginx round-robin over the nodes given by number; sets MN_LB_URL.
+# Starts nginx round-robin over the nodes given by number; sets MN_LB_URL. The test-only
+# fault endpoint (--test-faults) keeps its faults in each node, so nginx sends every fault
+# request to all nodes (the first answers, the others get mirrored copies).
 mn_nginx_start() {
-  local port servers="" n
+  local port servers="" n mirrors="" first="" i=0
   port="$(mn_free_port)"
-  for n in "$@"; do servers+="    server 127.0.0.1:${MN_NODE_PORT[$n]} max_fails=0;"$'\n'; done
+  for n in "$@"; do
+    servers+="    server 127.0.0.1:${MN_NODE_PORT[$n]} max_fails=0;"$'\n'
+    if [[ -z $first ]]; then first=${MN_NODE_PORT[$n]}; continue; fi
+    i=$((i + 1))
+    mirrors+="    location = /_mirror$i { internal; proxy_pass http://127.0.0.1:${MN_NODE_PORT[$n]}/_test/inject-error; }"$'\n'
+  done
   mkdir -p "$MN_DIR/nginx"
   cat >"$MN_DIR/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -110,6 +117,11 @@ $servers    keepalive 64;
   }
   server {
     listen 127.0.0.1:$port;
+$mirrors    location = /_test/inject-error {
+$(for j in $(seq 1 $i); do echo "      mirror /_mirror$j;"; done)
+      mirror_request_body on;
+      proxy_pass http://127.0.0.1:$first;
+    }
     location / {
       proxy_pass http://durastream;
       proxy_http_version 1.1;
