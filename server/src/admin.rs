@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use crate::http::response::{full, Reply};
 use crate::http::App;
-use crate::store::now_ms;
+use crate::store::{now_ms, Store};
 use crate::subscriptions::view_timestamp;
+use crate::subscriptions::Subscriptions;
 use durastream::Offset;
 
 /// Default page size of the stream listing.
@@ -51,12 +52,19 @@ pub fn handle(app: &App, method: &Method, rest: &str, query: Option<&str>) -> Op
                 .header("allow", "GET"),
         );
     }
+    let (Some(store), Some(subs)) = (app.store.local(), &app.subscriptions) else {
+        return Some(error(
+            StatusCode::NOT_IMPLEMENTED,
+            "NOT_IMPLEMENTED",
+            "the listings need the file or memory engine for now",
+        ));
+    };
     Some(match rest {
         "streams" => match Page::parse(query) {
-            Ok(page) => json_reply(StatusCode::OK, &list_streams(app, &page)),
+            Ok(page) => json_reply(StatusCode::OK, &list_streams(store, app, &page)),
             Err(msg) => error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &msg),
         },
-        _ => json_reply(StatusCode::OK, &list_subscriptions(app)),
+        _ => json_reply(StatusCode::OK, &list_subscriptions(store, subs, app)),
     })
 }
 
@@ -99,11 +107,10 @@ impl Page {
 
 /// One page of streams, in path order: `{"streams": [...], "next_after": PATH | null}`.
 /// Paths are relative to the prefix. Deleted and expired streams are left out.
-pub fn list_streams(app: &App, page: &Page) -> Value {
+pub fn list_streams(store: &Store, app: &App, page: &Page) -> Value {
     let prefix = format!("{}/", app.config.prefix_path());
     let now = now_ms();
-    let mut streams: Vec<_> = app
-        .store
+    let mut streams: Vec<_> = store
         .snapshot_streams()
         .into_iter()
         .filter_map(|s| {
@@ -146,16 +153,16 @@ pub fn list_streams(app: &App, page: &Page) -> Value {
 
 /// Every subscription as `GET` shows it, each linked stream with its current tail and
 /// pending bytes beside the subscription's cursor.
-fn list_subscriptions(app: &App) -> Value {
+fn list_subscriptions(store: &Store, subscriptions: &Subscriptions, app: &App) -> Value {
     let prefix = app.config.prefix_path();
-    let mut subs = app.subscriptions.list();
+    let mut subs = subscriptions.list();
     for sub in &mut subs {
         let Some(streams) = sub.get_mut("streams").and_then(Value::as_array_mut) else {
             continue;
         };
         for link in streams {
             let Some(path) = link.get("path").and_then(Value::as_str) else { continue };
-            let tail = app.store.get(&format!("{prefix}/{path}")).ok().map(|s| s.visible().tail);
+            let tail = store.get(&format!("{prefix}/{path}")).ok().map(|s| s.visible().tail);
             let acked = link
                 .get("acked_offset")
                 .and_then(Value::as_str)

@@ -96,6 +96,9 @@ pub struct Config {
     /// Most stream links per subscription (explicit and pattern links together); an
     /// explicit link past it gets 409 `LIMIT_EXCEEDED`, a pattern match past it is skipped.
     pub max_subscription_links: usize,
+    /// Keep streams in this PostgreSQL database instead of `data_dir` (several nodes may
+    /// share it).
+    pub postgres: Option<crate::store::postgres::PgOptions>,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ impl Config {
             max_inflight_body_bytes: 256 * 1024 * 1024,
             max_subscriptions: 10_000,
             max_subscription_links: 100_000,
+            postgres: None,
         }
     }
 

@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::http::{body::BodyBudget, faults::Faults, App};
 use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
-use crate::store::{Engine, MemoryEngine, Store};
+use crate::store::postgres::PgStore;
+use crate::store::{Backend, Engine, MemoryEngine, Store};
 use crate::subscriptions::Subscriptions;
 
 /// A running server.
@@ -55,19 +56,30 @@ impl Server {
         let auth = config.auth.as_ref().map(Auth::build).transpose()?;
         let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let cfg = config.clone();
-        let (store, subscriptions) = tokio::task::spawn_blocking(move || {
-            let store = Arc::new(open_store(&cfg)?);
-            let subscriptions = Subscriptions::open(store.clone(), &cfg)?;
-            Ok::<_, io::Error>((store, subscriptions))
-        })
-        .await
-        .map_err(io::Error::other)??;
+        let (store, subscriptions) = match &config.postgres {
+            // Subscriptions keep their state in one process: not yet with a shared database.
+            Some(pg) => (Backend::Postgres(PgStore::open(pg.clone()).await?), None),
+            None => {
+                let (store, subscriptions) = tokio::task::spawn_blocking(move || {
+                    let store = Arc::new(open_store(&cfg)?);
+                    let subscriptions = Subscriptions::open(store.clone(), &cfg)?;
+                    Ok::<_, io::Error>((store, subscriptions))
+                })
+                .await
+                .map_err(io::Error::other)??;
+                (Backend::Local(store), Some(subscriptions))
+            }
+        };
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let metrics = match config.metrics_bind {
             Some(bind) => Some(
-                crate::metrics::Endpoint::start(bind, store.clone(), config.data_dir.clone())
-                    .await?,
+                crate::metrics::Endpoint::start(
+                    bind,
+                    store.local().cloned(),
+                    config.data_dir.clone(),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -112,8 +124,8 @@ impl Server {
 
 async fn serve(
     listener: TcpListener,
-    store: Arc<Store>,
-    subscriptions: Arc<Subscriptions>,
+    store: Backend,
+    subscriptions: Option<Arc<Subscriptions>>,
     config: Config,
     auth: Option<Auth>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -121,7 +133,7 @@ async fn serve(
 ) -> io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
-    let deliveries = subscriptions.spawn_worker();
+    let deliveries = subscriptions.as_ref().map(|s| s.spawn_worker());
     let fd_limit = Some(crate::limits::nofile());
     let cap = connection_cap(config.max_connections, fd_limit);
     let budget_bytes = config.max_inflight_body_bytes.max(config.max_body_bytes);
@@ -215,7 +227,12 @@ async fn serve(
         tracing::warn!("connections still open after 10 s; closing them");
     }
     maintenance.abort();
-    deliveries.abort();
+    if let Some(d) = deliveries {
+        d.abort();
+    }
+    let (Backend::Local(store), Some(subscriptions)) = (store, subscriptions) else {
+        return Ok(());
+    };
     tokio::task::spawn_blocking(move || {
         if let Err(e) = subscriptions.flush() {
             tracing::error!("writing subscription state at shutdown failed: {e}");
@@ -230,7 +247,7 @@ async fn serve(
 }
 
 /// Background upkeep: expire streams, checkpoint when the log has grown.
-async fn maintain(store: Arc<Store>) {
+async fn maintain(store: Backend) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     // After a failed checkpoint (the log keeps everything), wait longer before the next.
@@ -240,10 +257,11 @@ async fn maintain(store: Arc<Store>) {
         tick.tick().await;
         n += 1;
         if n.is_multiple_of(5) {
-            store.sweep_expired();
+            store.sweep_expired().await;
         }
-        if n >= next_checkpoint && store.engine().checkpoint_due() {
-            let s = store.clone();
+        let Some(local) = store.local() else { continue };
+        if n >= next_checkpoint && local.engine().checkpoint_due() {
+            let s = local.clone();
             let res = tokio::task::spawn_blocking(move || s.checkpoint())
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e)));

@@ -15,6 +15,7 @@ mod logging;
 mod otel;
 
 use crate::auth::{AuthConfig, CorsOrigins};
+use crate::store::postgres::PgOptions;
 use crate::{Config, FsyncPolicy};
 use clap::builder::FalseyValueParser;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -77,6 +78,28 @@ struct ServeArgs {
     /// Keep everything in memory instead (nothing survives a restart).
     #[arg(long, env = "DURASTREAM_MEMORY", value_parser = FalseyValueParser::new())]
     memory: bool,
+    /// Keep streams in PostgreSQL instead of --data-dir: a connection string
+    /// (postgres://user:password@host:port/database). Several nodes may share one database
+    /// behind a load balancer; the schema is created or migrated at start.
+    #[arg(long, env = "DURASTREAM_STORE")]
+    store: Option<String>,
+    /// PostgreSQL: connections in this node's pool.
+    #[arg(long, env = "DURASTREAM_PG_POOL_SIZE", default_value_t = 16)]
+    pg_pool_size: usize,
+    /// PostgreSQL: most appends committed together in one transaction (group commit).
+    #[arg(long, env = "DURASTREAM_PG_BATCH_MAX", default_value_t = 1024)]
+    pg_batch_max: usize,
+    /// PostgreSQL: appends queued for the committer; further appends wait for room.
+    #[arg(long, env = "DURASTREAM_PG_QUEUE", default_value_t = 16_384)]
+    pg_queue: usize,
+    /// PostgreSQL: how often this node polls the tails of streams it has live readers on
+    /// (the fallback when a notification is missed, or the only way with --pg-no-notify).
+    #[arg(long, env = "DURASTREAM_PG_POLL_MS", default_value_t = 1000)]
+    pg_poll_ms: u64,
+    /// PostgreSQL: do not use LISTEN/NOTIFY (as on engines without it); live readers then
+    /// learn of appends made on other nodes by polling every --pg-poll-ms.
+    #[arg(long, env = "DURASTREAM_PG_NO_NOTIFY", value_parser = FalseyValueParser::new())]
+    pg_no_notify: bool,
     /// URL path under which streams live ("/" for the root).
     #[arg(long, env = "DURASTREAM_PREFIX", default_value = "/v1/stream")]
     prefix: String,
@@ -240,8 +263,29 @@ impl ServeArgs {
             max_inflight_body_bytes: self.max_inflight_body_bytes,
             max_subscriptions: self.max_subscriptions,
             max_subscription_links: self.max_subscription_links,
+            postgres: self.postgres()?,
             ..Config::memory()
         })
+    }
+
+    /// The PostgreSQL settings when --store names a database.
+    fn postgres(&self) -> Result<Option<PgOptions>, String> {
+        let Some(url) = &self.store else { return Ok(None) };
+        let is_pg = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !is_pg {
+            return Err(format!(
+                "--store must be a PostgreSQL connection string (postgres://...), got {url:?}; \
+                 without --store streams live in --data-dir"
+            ));
+        }
+        Ok(Some(PgOptions {
+            url: url.clone(),
+            pool_size: self.pg_pool_size.max(2),
+            batch_max: self.pg_batch_max.max(1),
+            queue: self.pg_queue.max(1),
+            poll_interval: Duration::from_millis(self.pg_poll_ms.max(1)),
+            notify: !self.pg_no_notify,
+        }))
     }
 
     /// The authentication settings; `None` when no token source is given.

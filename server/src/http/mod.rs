@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, StoreError};
 use crate::subscriptions::{routes as subscription_routes, Subscriptions};
 use response::{error, Body, Reply};
 
@@ -33,8 +33,9 @@ pub const MAX_PATH: usize = 2048;
 
 /// Shared state of every request.
 pub struct App {
-    pub store: Arc<Store>,
-    pub subscriptions: Arc<Subscriptions>,
+    pub store: Backend,
+    /// None with a shared database (subscription state lives in one process for now).
+    pub subscriptions: Option<Arc<Subscriptions>>,
     pub config: Config,
     pub faults: Option<faults::Faults>,
     /// Token checks, when authentication is on.
@@ -236,7 +237,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     let headers = &parts.headers;
     match parts.method {
         Method::GET => read::get(app, &key, query.as_deref(), headers).await,
-        Method::HEAD => read::head(app, &key),
+        Method::HEAD => read::head(app, &key).await,
         Method::PUT => match read_body(app, body, headers).await {
             Ok(b) => {
                 // The store gets the only reference, so it can free the body once framed.

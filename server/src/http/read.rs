@@ -169,8 +169,8 @@ async fn get_inner(
     headers: &HeaderMap,
 ) -> Result<Reply, StoreError> {
     let q = parse_query(query)?;
-    let stream = app.store.get(path)?;
-    stream.touch(crate::store::now_ms());
+    let stream = app.store.get(path).await?;
+    app.store.touch(&stream).await;
     if q.live == Live::Sse {
         return super::sse::open(app, stream, q);
     }
@@ -253,8 +253,8 @@ async fn wait_for_data(app: &App, stream: &Arc<Stream>, pos: u64) -> Result<Visi
 }
 
 /// `HEAD`: metadata without a body. Does not renew the sliding TTL.
-pub fn head(app: &App, path: &str) -> Reply {
-    let stream = match app.store.get(path) {
+pub async fn head(app: &App, path: &str) -> Reply {
+    let stream = match app.store.get(path).await {
         Ok(s) => s,
         Err(e) => return store_error(&e),
     };

@@ -35,7 +35,7 @@ impl Endpoint {
     /// engine's directory (for the log size), `None` in memory.
     pub async fn start(
         bind: SocketAddr,
-        store: Arc<Store>,
+        store: Option<Arc<Store>>,
         data_dir: Option<PathBuf>,
     ) -> io::Result<Endpoint> {
         let handle = super::install().map_err(io::Error::other)?;
@@ -92,7 +92,8 @@ impl Drop for Endpoint {
 }
 
 struct Scrape {
-    store: Arc<Store>,
+    /// The in-process store (none with a shared database: its counts are not this node's).
+    store: Option<Arc<Store>>,
     wal_dir: Option<PathBuf>,
     handle: &'static metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -118,10 +119,13 @@ impl Scrape {
 
     /// State gauges, computed now rather than on every request.
     fn update_gauges(&self) {
-        let streams = self.store.snapshot_streams();
-        let producers: usize = streams.iter().map(|s| s.state.lock().writer.producers.len()).sum();
-        gauge!(names::STREAMS).set(streams.len() as f64);
-        gauge!(names::PRODUCERS).set(producers as f64);
+        if let Some(store) = &self.store {
+            let streams = store.snapshot_streams();
+            let producers: usize =
+                streams.iter().map(|s| s.state.lock().writer.producers.len()).sum();
+            gauge!(names::STREAMS).set(streams.len() as f64);
+            gauge!(names::PRODUCERS).set(producers as f64);
+        }
         let (mut bytes, mut segments) = (0u64, 0u64);
         if let Some(dir) = &self.wal_dir {
             if let Ok(entries) = std::fs::read_dir(dir) {

@@ -1,10 +1,12 @@
 //! The protocol state machine over a storage engine: create, append, close, delete,
 //! forks, producers, expiry. Engines only store bytes and make records durable.
 
+mod backend;
 mod engine;
 mod error;
 pub mod file;
 mod memory;
+pub mod postgres;
 pub mod rules;
 mod stream;
 
@@ -15,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
+pub use backend::Backend;
 pub use engine::{Commit, Data, Engine, ForkMeta, ProducerStamp, Record, StreamImage, StreamMeta};
 pub use error::StoreError;
 pub use memory::MemoryEngine;

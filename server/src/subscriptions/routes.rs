@@ -65,7 +65,12 @@ pub async fn handle(
     query: Option<&str>,
     body: Bytes,
 ) -> Reply {
-    let subs = &app.subscriptions;
+    let Some(subs) = &app.subscriptions else {
+        return crate::http::response::error(
+            StatusCode::NOT_IMPLEMENTED,
+            "subscriptions and the admin listings need the file or memory engine for now",
+        );
+    };
     let host = crate::http::safe_host(headers);
     let rest = rest.trim_start_matches('/');
     if let Some(r) = crate::admin::handle(app, method, rest, query) {

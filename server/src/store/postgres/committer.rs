@@ -1,0 +1,255 @@
+//! Group commit: appends queue to one committer task per node, which applies the rules to
+//! a whole batch inside one transaction (the streams' rows locked in id order), writes the
+//! batch with a few pipelined statements, and commits once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::db_err;
+use super::row::{col, pos, stamp_text};
+use crate::store::rules::{self, AppendPlan, ProducerState, WriterState};
+use crate::store::{AppendRequest, Appended, StoreError, Stream};
+
+/// One append waiting for its batch.
+pub struct Pending {
+    pub stream: Arc<Stream>,
+    pub req: AppendRequest,
+    /// The body framed before queueing (see `rules::frame_body`).
+    pub framed: Result<Bytes, StoreError>,
+    pub now: i64,
+    pub reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Runs batches until every sender is gone.
+pub async fn run(pool: Pool, mut rx: mpsc::Receiver<Pending>, batch_max: usize, notify: bool) {
+    let batch_max = batch_max.max(1);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < batch_max {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut work: Vec<Work> = batch
+            .into_iter()
+            .map(|mut p| {
+                let framed = std::mem::replace(&mut p.framed, Ok(Bytes::new()));
+                Work { id: p.stream.id as i64, framed: Some(framed), p: Some(p) }
+            })
+            .collect();
+        match commit_batch(&pool, &mut work, notify).await {
+            Ok(outs) => {
+                for (w, out) in work.into_iter().zip(outs) {
+                    if let Some(p) = w.p {
+                        let _ = p.reply.send(out);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(appends = work.len(), "append batch failed: {e}");
+                let msg = e.to_string();
+                for w in work {
+                    if let Some(p) = w.p {
+                        let _ =
+                            p.reply.send(Err(StoreError::Io(std::io::Error::other(msg.clone()))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Work {
+    id: i64,
+    framed: Option<Result<Bytes, StoreError>>,
+    p: Option<Pending>,
+}
+
+/// What a batch writes for one stream.
+#[derive(Default)]
+struct Change {
+    /// First position written and the bytes from there.
+    start: u64,
+    bytes: BytesMut,
+    changed: bool,
+}
+
+async fn commit_batch(
+    pool: &Pool,
+    work: &mut [Work],
+    notify: bool,
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let mut ids: Vec<i64> = work.iter().map(|w| w.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut names: Vec<String> = work
+        .iter()
+        .filter_map(|w| w.p.as_ref()?.req.producer.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut client = pool.get().await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT id, tail, closed, closed_by, stream_seq, soft_deleted FROM streams \
+             WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .await
+        .map_err(db_err)?;
+    let rows = tx.query(&lock, &[&ids]).await.map_err(db_err)?;
+    let mut states: HashMap<i64, WriterState> = HashMap::new();
+    for r in &rows {
+        let closed_by: Option<String> = r.get(3);
+        let st = WriterState {
+            tail: pos(r.get(1)),
+            closed: r.get(2),
+            closed_by: closed_by.and_then(|c| serde_json::from_str(&c).ok()),
+            stream_seq: r.get(4),
+            producers: HashMap::new(),
+            soft_deleted: r.get(5),
+        };
+        states.insert(r.get(0), st);
+    }
+    if !names.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT stream_id, producer_id, epoch, seq FROM producers \
+                 WHERE stream_id = ANY($1) AND producer_id = ANY($2)",
+            )
+            .await
+            .map_err(db_err)?;
+        for r in tx.query(&stmt, &[&ids, &names]).await.map_err(db_err)? {
+            if let Some(st) = states.get_mut(&r.get::<_, i64>(0)) {
+                let p = ProducerState { epoch: pos(r.get(2)), last_seq: pos(r.get(3)) };
+                st.producers.insert(r.get(1), p);
+            }
+        }
+    }
+    // The rules, in arrival order, over the locked rows.
+    let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
+    let mut producers: BTreeMap<(i64, String), ProducerState> = BTreeMap::new();
+    let mut outs = Vec::with_capacity(work.len());
+    for w in work.iter_mut() {
+        let (Some(p), Some(framed)) = (w.p.as_ref(), w.framed.take()) else {
+            outs.push(Err(StoreError::NotFound));
+            continue;
+        };
+        let Some(st) = states.get_mut(&w.id) else {
+            outs.push(Err(StoreError::NotFound));
+            continue;
+        };
+        match rules::plan_append(st, &p.stream.meta, &p.req, framed) {
+            Err(e) => outs.push(Err(e)),
+            Ok(AppendPlan::Answer(a)) => outs.push(Ok(a)),
+            Ok(AppendPlan::Write { pos, data }) => {
+                let c = changes.entry(w.id).or_default();
+                if !c.changed {
+                    c.start = pos;
+                    c.changed = true;
+                }
+                c.bytes.extend_from_slice(&data);
+                let out = rules::commit_append(st, &p.req, data.len() as u64);
+                if let Some(s) = &p.req.producer {
+                    producers.insert(
+                        (w.id, s.id.clone()),
+                        ProducerState { epoch: s.epoch, last_seq: s.seq },
+                    );
+                }
+                outs.push(Ok(out));
+            }
+        }
+    }
+    if changes.is_empty() {
+        tx.commit().await.map_err(db_err)?;
+        return Ok(outs);
+    }
+    let now = work.iter().filter_map(|w| Some(w.p.as_ref()?.now)).max().unwrap_or(0);
+    let (mut c_id, mut c_start, mut c_end, mut c_data) = (vec![], vec![], vec![], vec![]);
+    let (mut s_id, mut s_tail, mut s_closed, mut s_by, mut s_seq) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut notes = vec![];
+    for (id, c) in &changes {
+        let st = &states[id];
+        if !c.bytes.is_empty() {
+            c_id.push(*id);
+            c_start.push(col(c.start));
+            c_end.push(col(c.start + c.bytes.len() as u64));
+            c_data.push(&c.bytes[..]);
+        }
+        s_id.push(*id);
+        s_tail.push(col(st.tail));
+        s_closed.push(st.closed);
+        s_by.push(stamp_text(&st.closed_by));
+        s_seq.push(st.stream_seq.clone());
+        notes.push(super::live::payload(*id, st.tail, st.closed));
+    }
+    let (mut p_sid, mut p_name, mut p_epoch, mut p_seq) = (vec![], vec![], vec![], vec![]);
+    for ((id, name), ps) in &producers {
+        p_sid.push(*id);
+        p_name.push(name.as_str());
+        p_epoch.push(col(ps.epoch));
+        p_seq.push(col(ps.last_seq));
+    }
+    let chunks = tx
+        .prepare_cached(
+            "INSERT INTO chunks (stream_id, start_pos, end_pos, data) \
+             SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::bytea[])",
+        )
+        .await
+        .map_err(db_err)?;
+    let update = tx
+        .prepare_cached(
+            "UPDATE streams s SET tail = u.tail, closed = u.closed, closed_by = u.closed_by, \
+             stream_seq = u.stream_seq, last_access = greatest(s.last_access, $6) \
+             FROM unnest($1::int8[], $2::int8[], $3::bool[], $4::text[], $5::text[]) \
+             AS u(id, tail, closed, closed_by, stream_seq) WHERE s.id = u.id",
+        )
+        .await
+        .map_err(db_err)?;
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO producers (stream_id, producer_id, epoch, seq) \
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::int8[]) \
+             ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq",
+        )
+        .await
+        .map_err(db_err)?;
+    let wake = tx
+        .prepare_cached("SELECT pg_notify('durastream', n) FROM unnest($1::text[]) AS n")
+        .await
+        .map_err(db_err)?;
+    // Pipelined: the statements share one round trip.
+    let write_chunks = async {
+        if c_id.is_empty() {
+            Ok(0)
+        } else {
+            tx.execute(&chunks, &[&c_id, &c_start, &c_end, &c_data]).await
+        }
+    };
+    let write_streams =
+        async { tx.execute(&update, &[&s_id, &s_tail, &s_closed, &s_by, &s_seq, &now]).await };
+    let write_producers = async {
+        if p_sid.is_empty() {
+            Ok(0)
+        } else {
+            tx.execute(&upsert, &[&p_sid, &p_name, &p_epoch, &p_seq]).await
+        }
+    };
+    let send_wakes = async {
+        if notify {
+            tx.execute(&wake, &[&notes]).await
+        } else {
+            Ok(0)
+        }
+    };
+    futures_util::try_join!(write_chunks, write_streams, write_producers, send_wakes)
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(outs)
+}
