@@ -96,6 +96,8 @@ pub struct Config {
     /// Most stream links per subscription (explicit and pattern links together); an
     /// explicit link past it gets 409 `LIMIT_EXCEEDED`, a pattern match past it is skipped.
     pub max_subscription_links: usize,
+    /// State Protocol compaction (`docs/state-compaction.md`); off (`None`) by default.
+    pub state_compaction: Option<crate::compact::CompactConfig>,
 }
 
 impl Config {
@@ -127,6 +129,7 @@ impl Config {
             max_inflight_body_bytes: 256 * 1024 * 1024,
             max_subscriptions: 10_000,
             max_subscription_links: 100_000,
+            state_compaction: None,
         }
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
+use crate::compact::Compactor;
 use crate::config::Config;
 use crate::http::{body::BodyBudget, faults::Faults, App};
 use crate::listen::{connection_cap, AcceptBackoff};
@@ -75,7 +76,12 @@ impl Server {
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let secure = tls.is_some();
-        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, tls, stop_rx));
+        let compactor = match &config.state_compaction {
+            Some(c) => Some(Compactor::open(store.clone(), c.clone(), config.prefix_path()).await),
+            None => None,
+        };
+        let parts = Parts { store, subscriptions, compactor };
+        let task = tokio::spawn(serve(listener, parts, config, auth, tls, stop_rx));
         Ok(Server { addr, tls: secure, stop: Some(stop_tx), task, metrics })
     }
 
@@ -110,15 +116,22 @@ impl Server {
     }
 }
 
-async fn serve(
-    listener: TcpListener,
+/// The shared services a server runs.
+struct Parts {
     store: Arc<Store>,
     subscriptions: Arc<Subscriptions>,
+    compactor: Option<Arc<Compactor>>,
+}
+
+async fn serve(
+    listener: TcpListener,
+    parts: Parts,
     config: Config,
     auth: Option<Auth>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
+    let Parts { store, subscriptions, compactor } = parts;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
     let deliveries = subscriptions.spawn_worker();
@@ -148,7 +161,9 @@ async fn serve(
         auth,
         shutdown: shutdown_rx,
         budget: BodyBudget::new(budget_bytes),
+        compactor: compactor.clone(),
     });
+    let compaction = compactor.as_ref().map(Compactor::spawn);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let maintenance = tokio::spawn(maintain(store.clone()));
     let mut backoff = AcceptBackoff::default();
@@ -216,6 +231,9 @@ async fn serve(
     }
     maintenance.abort();
     deliveries.abort();
+    if let Some(c) = compaction {
+        c.abort();
+    }
     tokio::task::spawn_blocking(move || {
         if let Err(e) = subscriptions.flush() {
             tracing::error!("writing subscription state at shutdown failed: {e}");
