@@ -16,6 +16,10 @@ pub const PRODUCER_EPOCH: &str = "producer-epoch";
 pub const PRODUCER_SEQ: &str = "producer-seq";
 pub const PRODUCER_EXPECTED_SEQ: &str = "producer-expected-seq";
 pub const PRODUCER_RECEIVED_SEQ: &str = "producer-received-seq";
+/// State compaction: on a stream's `HEAD` and `GET`, the URL path of its newest snapshot.
+pub const STREAM_SNAPSHOT: &str = "stream-snapshot";
+/// State compaction: the source offset a snapshot covers (on the source and the snapshot).
+pub const STREAM_SNAPSHOT_OFFSET: &str = "stream-snapshot-offset";
 
 /// Every protocol header a browser may send or read (CORS allow and expose lists).
 pub const ALL_PROTOCOL: &[&str] = &[
@@ -35,6 +39,8 @@ pub const ALL_PROTOCOL: &[&str] = &[
     PRODUCER_SEQ,
     PRODUCER_EXPECTED_SEQ,
     PRODUCER_RECEIVED_SEQ,
+    STREAM_SNAPSHOT,
+    STREAM_SNAPSHOT_OFFSET,
 ];
 
 /// Query parameter: start offset.

@@ -99,6 +99,8 @@ pub struct Config {
     /// Keep streams in this PostgreSQL database instead of `data_dir` (several nodes may
     /// share it).
     pub postgres: Option<crate::store::postgres::PgOptions>,
+    /// State Protocol compaction (`docs/state-compaction.md`); off (`None`) by default.
+    pub state_compaction: Option<crate::compact::CompactConfig>,
 }
 
 impl Config {
@@ -131,6 +133,7 @@ impl Config {
             max_subscriptions: 10_000,
             max_subscription_links: 100_000,
             postgres: None,
+            state_compaction: None,
         }
     }
 

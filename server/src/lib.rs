@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod compact;
 pub mod config;
 pub mod console;
 pub mod http;

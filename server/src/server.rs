@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
+use crate::compact::Compactor;
 use crate::config::Config;
 use crate::http::{body::BodyBudget, faults::Faults, App};
 use crate::listen::{connection_cap, AcceptBackoff};
@@ -87,7 +88,19 @@ impl Server {
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let secure = tls.is_some();
-        let task = tokio::spawn(serve(listener, store, subscriptions, config, auth, tls, stop_rx));
+        let compactor = match (&config.state_compaction, store.local()) {
+            (Some(c), Some(local)) => {
+                Some(Compactor::open(local.clone(), c.clone(), config.prefix_path()).await)
+            }
+            (Some(_), None) => {
+                return Err(io::Error::other(
+                    "state compaction needs the file or memory engine (not yet --store postgres)",
+                ))
+            }
+            (None, _) => None,
+        };
+        let parts = Parts { store, subscriptions, compactor };
+        let task = tokio::spawn(serve(listener, parts, config, auth, tls, stop_rx));
         Ok(Server { addr, tls: secure, stop: Some(stop_tx), task, metrics })
     }
 
@@ -122,15 +135,23 @@ impl Server {
     }
 }
 
+/// The shared services a server runs.
+struct Parts {
+    store: Backend,
+    /// Only with streams in this process (not yet with a shared database).
+    subscriptions: Option<Arc<Subscriptions>>,
+    compactor: Option<Arc<Compactor>>,
+}
+
 async fn serve(
     listener: TcpListener,
-    store: Backend,
-    subscriptions: Option<Arc<Subscriptions>>,
+    parts: Parts,
     config: Config,
     auth: Option<Auth>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
+    let Parts { store, subscriptions, compactor } = parts;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let faults = config.test_faults.then(Faults::default);
     let deliveries = subscriptions.as_ref().map(|s| s.spawn_worker());
@@ -160,7 +181,9 @@ async fn serve(
         auth,
         shutdown: shutdown_rx,
         budget: BodyBudget::new(budget_bytes),
+        compactor: compactor.clone(),
     });
+    let compaction = compactor.as_ref().map(Compactor::spawn);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let maintenance = tokio::spawn(maintain(store.clone()));
     let mut backoff = AcceptBackoff::default();
@@ -229,6 +252,9 @@ async fn serve(
     maintenance.abort();
     if let Some(d) = deliveries {
         d.abort();
+    }
+    if let Some(c) = compaction {
+        c.abort();
     }
     let (Backend::Local(store), Some(subscriptions)) = (store, subscriptions) else {
         return Ok(());

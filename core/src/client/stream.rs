@@ -168,6 +168,11 @@ pub struct StreamInfo {
     pub expires_at: Option<String>,
     /// The stream is closed.
     pub closed: bool,
+    /// With state compaction on the server: the absolute URL of the stream's newest
+    /// snapshot (`Stream-Snapshot`, resolved against the stream URL).
+    pub snapshot: Option<String>,
+    /// The stream offset that snapshot covers (`Stream-Snapshot-Offset`).
+    pub snapshot_offset: Option<String>,
 }
 
 impl DurableStream {
@@ -315,7 +320,19 @@ impl DurableStream {
             ttl_seconds: header_str(headers, h::STREAM_TTL).and_then(crate::values::strict_uint),
             expires_at: header_str(headers, h::STREAM_EXPIRES_AT).map(str::to_string),
             closed: h::is_true(header_str(headers, h::STREAM_CLOSED)),
+            snapshot: header_str(headers, h::STREAM_SNAPSHOT)
+                .and_then(|p| self.url.join(p).ok())
+                .map(String::from),
+            snapshot_offset: header_str(headers, h::STREAM_SNAPSHOT_OFFSET).map(str::to_string),
         })
+    }
+
+    /// A handle on another stream URL of the same server, with this handle's client and
+    /// extra headers (e.g. a snapshot named by [`StreamInfo::snapshot`]).
+    pub fn sibling(&self, url: &str) -> Result<DurableStream> {
+        let mut s = DurableStream::new(self.client.clone(), url)?;
+        s.extra = self.extra.clone();
+        Ok(s)
     }
 
     /// Deletes the stream. Retried on transient failures; a retry that finds the stream

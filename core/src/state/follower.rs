@@ -26,14 +26,21 @@
 //!
 //! Malformed events are skipped and reported ([`MalformedPolicy::Skip`], the default) or
 //! stop the follower before the batch holding them ([`MalformedPolicy::Stop`]).
+//!
+//! **Snapshots** (a server with state compaction, `docs/state-compaction.md`): a follower
+//! started without a checkpoint asks the stream (`HEAD`) for its newest snapshot; when there
+//! is one it applies the snapshot, then follows the stream from the snapshot's offset instead
+//! of replaying everything. A follower resuming from an offset the server no longer retains
+//! (`410 Gone`, the stream was trimmed) starts over from the newest snapshot: its state is
+//! replaced, reported as a [`Change::Reset`] followed by the snapshot's changes.
 
 use std::sync::Arc;
 
-use crate::client::{DurableStream, LiveMode, ReadOptions, Reader};
+use crate::client::{self, DurableStream, LiveMode, ReadOptions, Reader};
 
 use super::checkpoint::Checkpoint;
 use super::error::{Error, ErrorKind, Result};
-use super::materialized::{Change, MalformedPolicy, MaterializedState};
+use super::materialized::{BatchOutcome, Change, MalformedPolicy, MaterializedState};
 use super::parse::parse_batch;
 
 /// Called with every malformed event a follower skips or stops on.
@@ -49,6 +56,9 @@ pub struct FollowerOptions {
     pub malformed: MalformedPolicy,
     /// Receives every malformed event (in addition to [`Update::malformed`]).
     pub on_malformed: Option<MalformedCallback>,
+    /// Start from the server's newest snapshot when there is one (see the module docs).
+    /// Default: true.
+    pub snapshots: bool,
 }
 
 impl Default for FollowerOptions {
@@ -57,6 +67,7 @@ impl Default for FollowerOptions {
             live: LiveMode::Auto,
             malformed: MalformedPolicy::Skip,
             on_malformed: None,
+            snapshots: true,
         }
     }
 }
@@ -66,6 +77,7 @@ impl std::fmt::Debug for FollowerOptions {
         f.debug_struct("FollowerOptions")
             .field("live", &self.live)
             .field("malformed", &self.malformed)
+            .field("snapshots", &self.snapshots)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +92,12 @@ impl FollowerOptions {
     /// Sets the malformed-event policy.
     pub fn malformed(mut self, policy: MalformedPolicy) -> Self {
         self.malformed = policy;
+        self
+    }
+
+    /// Uses (the default) or ignores the server's snapshots.
+    pub fn snapshots(mut self, on: bool) -> Self {
+        self.snapshots = on;
         self
     }
 
@@ -109,7 +127,10 @@ pub struct Update {
 
 /// Follows a State Protocol stream. See the module docs.
 pub struct StateFollower {
+    stream: DurableStream,
     reader: Reader,
+    /// Look for a snapshot before the first read (started from the beginning).
+    try_snapshot: bool,
     state: MaterializedState,
     offset: String,
     up_to_date: bool,
@@ -138,12 +159,12 @@ impl StateFollower {
     /// A follower that goes on from a checkpoint: its state is the checkpoint's state and
     /// reading starts at its offset.
     pub fn resume(stream: DurableStream, from: Checkpoint, opts: FollowerOptions) -> StateFollower {
-        let read = ReadOptions::new().offset(from.offset.as_str()).live(opts.live);
-        let mut reader = stream.read(read);
-        // Each batch is parsed once, by parse_batch, not also by the reader.
-        reader.validate_json = false;
+        let reader = tail_reader(&stream, &from.offset, opts.live);
+        let try_snapshot = opts.snapshots && from.offset == "-1";
         StateFollower {
+            stream,
             reader,
+            try_snapshot,
             state: from.state,
             offset: from.offset,
             up_to_date: false,
@@ -161,35 +182,29 @@ impl StateFollower {
         if let Some(e) = &self.stopped {
             return Err(Error::new(ErrorKind::Stopped, format!("follower stopped: {e}")));
         }
-        let Some(batch) = self.reader.next_chunk().await.map_err(Error::stream)? else {
-            return Ok(None);
+        if std::mem::take(&mut self.try_snapshot) {
+            if let Some(update) = self.start_from_snapshot(false).await? {
+                return Ok(Some(update));
+            }
+        }
+        let batch = match self.reader.next_chunk().await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == client::ErrorKind::Gone && self.opts.snapshots => {
+                match self.start_from_snapshot(true).await? {
+                    Some(update) => return Ok(Some(update)),
+                    None => return Err(Error::stream(e)),
+                }
+            }
+            Err(e) => return Err(Error::stream(e)),
         };
-        let events = match parse_batch(&batch.data) {
-            Ok(events) => events
-                .into_iter()
-                .map(|e| {
-                    e.map_err(|e| {
-                        let i = e.index().unwrap_or(0);
-                        e.at(i, Some(&self.offset))
-                    })
-                })
-                .collect::<Vec<_>>(),
-            // A body that is not an array of events counts as one malformed event.
-            Err(e) => vec![Err(e.at(0, Some(&self.offset)))],
-        };
-        let outcome = match self.state.apply_parsed(events, self.opts.malformed) {
+        let outcome = match apply_chunk(&mut self.state, &batch.data, &self.offset, &self.opts) {
             Ok(o) => o,
             Err(e) => {
-                if let Some(f) = &self.opts.on_malformed {
-                    f(&e);
-                }
                 self.stopped = Some(e.clone());
                 return Err(e);
             }
         };
-        if let Some(f) = &self.opts.on_malformed {
-            outcome.malformed.iter().for_each(|e| f(e));
-        }
         self.offset = batch.next_offset;
         self.up_to_date = batch.up_to_date;
         self.closed = batch.closed;
@@ -201,6 +216,57 @@ impl StateFollower {
             consistent: self.is_consistent(),
             closed: batch.closed,
         }))
+    }
+
+    /// Replaces the state with the stream's newest snapshot and continues reading at its
+    /// offset. `None` when the server offers no snapshot. `reset`: report the replacement
+    /// as a [`Change::Reset`] first (the state had entities).
+    async fn start_from_snapshot(&mut self, reset: bool) -> Result<Option<Update>> {
+        // A newer snapshot may replace the one named between the HEAD and the read: retry.
+        let mut attempts = 0;
+        let (offset, state, mut outcome) = loop {
+            let info = self.stream.head().await.map_err(Error::stream)?;
+            let (Some(url), Some(offset)) = (info.snapshot, info.snapshot_offset) else {
+                return Ok(None);
+            };
+            match self.read_snapshot(&url).await {
+                Ok((state, outcome)) => break (offset, state, outcome),
+                Err(e) if attempts < 3 && is_not_found(&e) => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        if reset {
+            outcome.changes.insert(0, Change::Reset { offset: None });
+        }
+        self.state = state;
+        self.reader = tail_reader(&self.stream, &offset, self.opts.live);
+        self.offset = offset;
+        self.up_to_date = false;
+        self.closed = false;
+        Ok(Some(Update {
+            changes: outcome.changes,
+            malformed: outcome.malformed,
+            offset: self.offset.clone(),
+            up_to_date: false,
+            consistent: false,
+            closed: false,
+        }))
+    }
+
+    /// Reads a whole snapshot stream into a new state.
+    async fn read_snapshot(&self, url: &str) -> Result<(MaterializedState, BatchOutcome)> {
+        let snap = self.stream.sibling(url).map_err(Error::stream)?;
+        let mut reader = tail_reader(&snap, "-1", LiveMode::Off);
+        let mut state = MaterializedState::new();
+        let mut all = BatchOutcome::default();
+        let mut offset = "-1".to_string();
+        while let Some(batch) = reader.next_chunk().await.map_err(Error::stream)? {
+            let o = apply_chunk(&mut state, &batch.data, &offset, &self.opts)?;
+            all.changes.extend(o.changes);
+            all.malformed.extend(o.malformed);
+            offset = batch.next_offset;
+        }
+        Ok((state, all))
     }
 
     /// Applies batches until the state is consistent. Returns `false` when the stream
@@ -247,4 +313,47 @@ impl StateFollower {
     pub fn into_state(self) -> MaterializedState {
         self.state
     }
+}
+
+/// A reader of `stream` from `offset` whose chunks the follower parses itself.
+fn tail_reader(stream: &DurableStream, offset: &str, live: LiveMode) -> Reader {
+    let mut reader = stream.read(ReadOptions::new().offset(offset).live(live));
+    // Each batch is parsed once, by parse_batch, not also by the reader.
+    reader.validate_json = false;
+    reader
+}
+
+/// Parses and applies one read chunk read at `offset`, reporting malformed events.
+fn apply_chunk(
+    state: &mut MaterializedState,
+    data: &[u8],
+    offset: &str,
+    opts: &FollowerOptions,
+) -> Result<BatchOutcome> {
+    let events = match parse_batch(data) {
+        Ok(events) => events
+            .into_iter()
+            .map(|e| {
+                e.map_err(|e| {
+                    let i = e.index().unwrap_or(0);
+                    e.at(i, Some(offset))
+                })
+            })
+            .collect::<Vec<_>>(),
+        // A body that is not an array of events counts as one malformed event.
+        Err(e) => vec![Err(e.at(0, Some(offset)))],
+    };
+    let outcome = state.apply_parsed(events, opts.malformed).inspect_err(|e| {
+        if let Some(f) = &opts.on_malformed {
+            f(e);
+        }
+    })?;
+    if let Some(f) = &opts.on_malformed {
+        outcome.malformed.iter().for_each(|e| f(e));
+    }
+    Ok(outcome)
+}
+
+fn is_not_found(e: &Error) -> bool {
+    e.client_error().is_some_and(|c| c.kind() == client::ErrorKind::NotFound)
 }

@@ -13,6 +13,8 @@
 //! | `POST .../claim` | write on `/__ds/subscriptions/<id>` |
 //! | `PUT`/`DELETE` subscription, `.../streams` membership | admin on `/__ds/subscriptions/<id>` |
 //! | `POST .../callback`, `.../ack`, `.../release` | nothing here: they carry their own token |
+//! | `POST {prefix}/__ds/compact/<path>` | write on `<path>` (admin with `--state-compaction-trim`) |
+//! | `GET`/`HEAD {prefix}/__ds/snapshots/<path>/<offset>` | read on `<path>` |
 //! | anything else | admin on the path, or any valid token where the router refuses it |
 //!
 //! The `__ds` parsing mirrors `subscriptions::routes::handle` exactly, so no request is public
@@ -44,6 +46,9 @@ pub fn need(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Need 
     let prefix = app.config.prefix_path();
     let path = uri.path();
     if let Some(rest) = subscription_routes::reserved(prefix, path) {
+        if let Some(need) = compaction(app, method, rest) {
+            return need;
+        }
         return reserved(method, rest);
     }
     if app.faults.is_some() && path == faults::PATH {
@@ -65,6 +70,34 @@ pub fn need(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap) -> Need 
         }
     }
     Need::Grants(needs)
+}
+
+/// The needs of a compaction request (`rest` after `{prefix}/__ds`), decided on the source
+/// stream's path as `compact::routes::handle` resolves it; `None` for other paths.
+fn compaction(app: &App, method: &Method, rest: &str) -> Option<Need> {
+    let rest = rest.trim_start_matches('/');
+    let (rel, permission) = if let Some(rel) = rest.strip_prefix("compact/") {
+        let trim = app.config.state_compaction.as_ref().is_some_and(|c| c.trim);
+        (Some(rel), if trim { Permission::Admin } else { Permission::Write })
+    } else if let Some(r) = rest.strip_prefix("snapshots/") {
+        let rel = crate::compact::names::parse_url_rest(r).map(|(rel, _)| rel);
+        let permission = match *method {
+            Method::GET | Method::HEAD => Permission::Read,
+            _ => Permission::Admin,
+        };
+        (rel, permission)
+    } else {
+        return None;
+    };
+    let prefix = app.config.prefix_path();
+    let key = rel.and_then(|rel| app.stream_key(&format!("{prefix}/{rel}")).ok());
+    Some(match key {
+        Some(key) => {
+            let target = key.strip_prefix(prefix).unwrap_or(&key).to_string();
+            Need::Grants(vec![(permission, target)])
+        }
+        None => Need::Authenticated,
+    })
 }
 
 /// The needs of a request under `{prefix}/__ds`; `rest` is the raw path after it.

@@ -223,6 +223,30 @@ struct ServeArgs {
     /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
     #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
     max_subscription_links: usize,
+    /// Serve State Protocol compaction: POST {prefix}/__ds/compact/<path> turns a JSON
+    /// stream's events into a snapshot stream (latest value per type and key) readable at
+    /// {prefix}/__ds/snapshots/<path>/<offset>; the source's HEAD and GET name the newest
+    /// one in Stream-Snapshot. See docs/state-compaction.md.
+    #[arg(long, env = "DURASTREAM_STATE_COMPACTION", value_parser = FalseyValueParser::new())]
+    state_compaction: bool,
+    /// With --state-compaction: compact a JSON stream by itself once this many bytes were
+    /// appended since its newest snapshot (0: only on request).
+    #[arg(
+        long,
+        env = "DURASTREAM_STATE_COMPACTION_AUTO_BYTES",
+        default_value_t = 0,
+        requires = "state_compaction"
+    )]
+    state_compaction_auto_bytes: u64,
+    /// With --state-compaction: after each snapshot, drop the source's bytes before the
+    /// snapshot's offset (reads there get 410 Gone). Off by default: it loses history.
+    #[arg(long, env = "DURASTREAM_STATE_COMPACTION_TRIM", value_parser = FalseyValueParser::new(),
+          requires = "state_compaction")]
+    state_compaction_trim: bool,
+    /// Largest snapshot built, in bytes (the state is held in memory while it is built);
+    /// a bigger state gets 409 STATE_TOO_LARGE and is not compacted.
+    #[arg(long, env = "DURASTREAM_STATE_COMPACTION_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    state_compaction_max_bytes: usize,
 }
 
 impl ServeArgs {
@@ -264,6 +288,12 @@ impl ServeArgs {
             max_subscriptions: self.max_subscriptions,
             max_subscription_links: self.max_subscription_links,
             postgres: self.postgres()?,
+            state_compaction: self.state_compaction.then(|| crate::compact::CompactConfig {
+                auto_bytes: (self.state_compaction_auto_bytes > 0)
+                    .then_some(self.state_compaction_auto_bytes),
+                trim: self.state_compaction_trim,
+                max_bytes: self.state_compaction_max_bytes,
+            }),
             ..Config::memory()
         })
     }

@@ -2,7 +2,7 @@
 
 pub mod body;
 pub mod faults;
-mod read;
+pub(crate) mod read;
 pub mod response;
 mod sse;
 mod write;
@@ -44,6 +44,8 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// Request-body bytes held across all requests (`--max-inflight-body-bytes`).
     pub budget: body::BodyBudget,
+    /// State Protocol compaction, with `--state-compaction`.
+    pub compactor: Option<Arc<crate::compact::Compactor>>,
 }
 
 impl App {
@@ -83,9 +85,13 @@ impl App {
                 format!("http://{host}")
             }
         };
-        let path = percent_encoding::utf8_percent_encode(path, PATH_ENCODE);
-        format!("{origin}{path}")
+        format!("{origin}{}", encode_path(path))
     }
+}
+
+/// A decoded stream path percent-encoded for a URL.
+pub fn encode_path(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, PATH_ENCODE).to_string()
 }
 
 /// Bytes percent-encoded in a URL path we build (besides controls and non-ASCII).
@@ -219,6 +225,12 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     // The reserved `__ds` control prefix comes before stream operations.
     if let Some(rest) = subscription_routes::reserved(app.config.prefix_path(), req.uri().path()) {
         let rest = rest.to_string();
+        let (method, query) = (req.method(), req.uri().query());
+        if let Some(r) =
+            crate::compact::routes::handle(app, method, req.headers(), &rest, query).await
+        {
+            return r;
+        }
         let (parts, body) = req.into_parts();
         let body = match read_body(app, body, &parts.headers).await {
             Ok(b) => b,

@@ -85,12 +85,18 @@ pub fn live_cursor(echoed: Option<&str>) -> String {
 /// can see now. In a JSON stream the position must start a message: a read from inside one
 /// would return text that is not JSON.
 pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
+    let earliest = stream.trimmed_before();
     match offset {
+        OffsetParam::Start if earliest > 0 => Err(StoreError::Trimmed { earliest }),
         OffsetParam::Start => Ok(0),
         OffsetParam::Now => Ok(v.tail),
         OffsetParam::At(o) if o.position() > v.tail => {
             Err(StoreError::bad("offset is beyond the stream's tail"))
         }
+        OffsetParam::At(o) if o.position() < earliest => Err(StoreError::Trimmed { earliest }),
+        // The trim point is a message boundary (a snapshot's offset), and the bytes
+        // before it, which the check would read, are gone.
+        OffsetParam::At(o) if o.position() == earliest => Ok(earliest),
         OffsetParam::At(o) => {
             check_boundary(stream, o.position(), v.tail, "offset")?;
             Ok(o.position())
@@ -156,10 +162,11 @@ fn etag_matches(headers: &HeaderMap, tag: &str) -> bool {
 
 /// `GET` without `live=sse`.
 pub async fn get(app: &App, path: &str, query: Option<&str>, headers: &HeaderMap) -> Reply {
-    match get_inner(app, path, query, headers).await {
+    let reply = match get_inner(app, path, query, headers).await {
         Ok(r) => r,
         Err(e) => store_error(&e),
-    }
+    };
+    crate::compact::routes::advertise(app, path, reply)
 }
 
 async fn get_inner(
@@ -270,7 +277,7 @@ pub async fn head(app: &App, path: &str) -> Reply {
     if let Some(at) = stream.meta.expires_at_ms {
         r = r.header(h::STREAM_EXPIRES_AT, values::format_rfc3339(at));
     }
-    r
+    crate::compact::routes::advertise(app, path, r)
 }
 
 /// Long-poll keep-alive granularity used by SSE (also its idle control interval).

@@ -83,7 +83,7 @@ pub fn store_error(e: &StoreError) -> Reply {
     let msg = e.to_string();
     match e {
         StoreError::NotFound => error(StatusCode::NOT_FOUND, msg),
-        StoreError::Gone => error(StatusCode::GONE, msg),
+        StoreError::Gone | StoreError::Trimmed { .. } => error(StatusCode::GONE, msg),
         StoreError::BadRequest(_) => error(StatusCode::BAD_REQUEST, msg),
         StoreError::Conflict(_) => error(StatusCode::CONFLICT, msg),
         StoreError::Closed { tail } => {

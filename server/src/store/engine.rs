@@ -71,6 +71,8 @@ pub enum Record {
     SoftDelete { id: u64 },
     /// Gone for good.
     Delete { id: u64 },
+    /// Bytes before position `before` are no longer retained (reads there get 410).
+    Trim { id: u64, before: u64 },
 }
 
 /// A stream's own bytes, addressed from 0 (= the stream's `base` position).
@@ -81,6 +83,10 @@ pub trait Data: Send + Sync {
     fn read_at(&self, at: u64, len: usize) -> io::Result<Bytes>;
     /// Drops buffered bytes of a removed stream and stops further writes.
     fn discard(&self) {}
+    /// Frees the space of bytes before `at` (never read again), where the engine can.
+    fn release_before(&self, _at: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A stream's durable state as a checkpoint stores it and recovery returns it.
@@ -96,6 +102,9 @@ pub struct StreamImage {
     pub producers: Vec<ProducerStamp>,
     pub soft_deleted: bool,
     pub last_access_ms: i64,
+    /// Positions before this one were trimmed (state compaction); 0 when none were.
+    #[serde(default)]
+    pub trimmed_before: u64,
 }
 
 /// Durable storage behind the protocol layer.

@@ -27,6 +27,9 @@ pub enum StoreError {
     Busy(String),
     #[error("storage error: {0}")]
     Io(#[from] io::Error),
+    /// A read before the earliest retained position (the stream was trimmed there).
+    #[error("offset is before the earliest retained position {}", durastream::Offset(*earliest))]
+    Trimmed { earliest: u64 },
 }
 
 impl StoreError {

@@ -121,6 +121,7 @@ impl Store {
             };
             let state = State { writer, removed: false, forks: 0 };
             let s = Arc::new(Stream::new(img.id, img.meta, source, data, state, now));
+            s.set_trimmed(img.trimmed_before);
             // A sliding TTL counts from the later of the last logged access and the restart:
             // reads are not logged, so a restart never expires a stream early.
             s.touch(img.last_access_ms.max(now));
@@ -367,6 +368,28 @@ impl Store {
         self.finish_removal(removed);
         if let Some(h) = self.hooks.get() {
             h.removed(path);
+        }
+        Ok(())
+    }
+
+    /// Stops retaining `stream`'s bytes before `before` (a message boundary at most its
+    /// durable tail): once the record is durable, reads there get 410 and the engine may
+    /// free the space. Used by state compaction after a snapshot covers those bytes.
+    pub async fn trim(&self, stream: &Arc<Stream>, before: u64) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if before <= stream.trimmed_before() {
+            return Ok(());
+        }
+        if before > stream.visible().tail {
+            return Err(StoreError::bad("cannot trim past the stream's tail"));
+        }
+        let commit = self.engine.submit(Record::Trim { id: stream.id, before });
+        self.commit(commit).await?;
+        stream.set_trimmed(before);
+        if before > stream.meta.base {
+            if let Err(e) = stream.data.release_before(before - stream.meta.base) {
+                tracing::warn!(id = stream.id, "freeing trimmed bytes failed (kept): {e}");
+            }
         }
         Ok(())
     }

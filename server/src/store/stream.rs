@@ -1,7 +1,7 @@
 //! One stream: immutable metadata, mutable writer state, and the durable tail readers see.
 
 use std::io;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -42,6 +42,8 @@ pub struct Stream {
     pub visible: watch::Sender<Visible>,
     /// Last read or write, Unix milliseconds (sliding TTL).
     pub last_access_ms: AtomicI64,
+    /// Own positions before this one are trimmed (see [`Stream::trimmed_before`]).
+    trimmed: AtomicU64,
 }
 
 impl Stream {
@@ -62,7 +64,21 @@ impl Stream {
             state: Mutex::new(state),
             visible: watch::Sender::new(visible),
             last_access_ms: AtomicI64::new(now_ms),
+            trimmed: AtomicU64::new(0),
         }
+    }
+
+    /// The earliest retained position: reads before it get 410. A fork also loses what
+    /// its source trimmed below the fork point.
+    pub fn trimmed_before(&self) -> u64 {
+        let own = self.trimmed.load(Ordering::Acquire);
+        let inherited = self.source.as_ref().map_or(0, |s| s.trimmed_before().min(self.meta.base));
+        own.max(inherited)
+    }
+
+    /// Records a trim (after it is durable, or at recovery); positions only grow.
+    pub fn set_trimmed(&self, before: u64) {
+        self.trimmed.fetch_max(before, Ordering::AcqRel);
     }
 
     /// The stream's state for a checkpoint.
@@ -82,6 +98,7 @@ impl Stream {
                 .collect(),
             soft_deleted: st.soft_deleted,
             last_access_ms: self.last_access_ms.load(Ordering::Relaxed),
+            trimmed_before: self.trimmed.load(Ordering::Acquire),
         }
     }
 

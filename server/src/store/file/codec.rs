@@ -17,6 +17,7 @@ const CREATE: u8 = 1;
 const APPEND: u8 = 2;
 const SOFT_DELETE: u8 = 3;
 const DELETE: u8 = 4;
+const TRIM: u8 = 5;
 
 /// Appends the framed encoding of `record` to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -62,6 +63,11 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
         Record::Delete { id } => {
             out.put_u8(DELETE);
             out.put_u64_le(*id);
+        }
+        Record::Trim { id, before } => {
+            out.put_u8(TRIM);
+            out.put_u64_le(*id);
+            out.put_u64_le(*before);
         }
     }
     let len = u32::try_from(out.len() - start - HEADER).unwrap_or(u32::MAX);
@@ -142,6 +148,7 @@ fn parse(mut p: &[u8]) -> Option<Record> {
         }
         SOFT_DELETE => Record::SoftDelete { id },
         DELETE => Record::Delete { id },
+        TRIM => Record::Trim { id, before: take_u64(&mut p)? },
         _ => return None,
     };
     p.is_empty().then_some(record)
@@ -194,6 +201,16 @@ mod tests {
             stream_seq: Some("s".into()),
             at_ms: 42,
         }
+    }
+
+    #[test]
+    fn trim_round_trips() {
+        let mut buf = Vec::new();
+        encode(&Record::Trim { id: 5, before: 1234 }, &mut buf);
+        let Decoded::Record(Record::Trim { id: 5, before: 1234 }, used) = decode(&buf) else {
+            panic!("trim record")
+        };
+        assert_eq!(used, buf.len());
     }
 
     #[test]

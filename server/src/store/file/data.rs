@@ -303,6 +303,24 @@ impl Data for FileData {
         Ok(Bytes::from(out))
     }
 
+    /// Punches a hole over the file's bytes before `at` (Linux `fallocate`); the file keeps
+    /// its size, so positions do not move. Buffered bytes are left alone.
+    fn release_before(&self, at: u64) -> io::Result<()> {
+        let end = at.min(self.tail.lock().flushed);
+        if end == 0 || !cfg!(target_os = "linux") {
+            return Ok(());
+        }
+        let file = self.files.file(self.id, false)?;
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::FallocateFlags;
+            let mode = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+            rustix::fs::fallocate(&*file, mode, 0, end)?;
+        }
+        let _ = file;
+        Ok(())
+    }
+
     fn discard(&self) {
         let mut tail = self.tail.lock();
         tail.gone = true;

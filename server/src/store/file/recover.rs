@@ -207,6 +207,7 @@ fn apply(
                 stream_seq: None,
                 producers: Vec::new(),
                 soft_deleted: false,
+                trimmed_before: 0,
             };
             streams.insert(id, img);
         }
@@ -252,6 +253,11 @@ fn apply(
         Record::Delete { id } => {
             streams.remove(&id);
             files.remove(id)?;
+        }
+        Record::Trim { id, before } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.trimmed_before = s.trimmed_before.max(before.min(s.tail));
+            }
         }
     }
     Ok(())
