@@ -17,6 +17,10 @@ if [ -d "$repo/.git" ] || git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; th
   git -C "$repo" diff --exit-code -- node/native/index.d.ts ||
     { echo "node/native/index.d.ts is stale: commit the regenerated file" >&2; exit 1; }
 fi
+# The State Protocol tests compare with @durable-streams/state itself (tests/state/npm).
+if [ ! -d "$repo/tests/state/npm/node_modules/@durable-streams/state" ]; then
+  (cd "$repo/tests/state/npm" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 npm test
 
 # The conformance runner starts our server binary; build it into the active target dir.

@@ -31,7 +31,7 @@ step() {
 setup() {
   if [[ ! -x "$PY" ]]; then "${PYTHON:-python3}" -m venv "$VENV" || return 1; fi
   "$PY" -m pip install -q --upgrade pip &&
-    "$PY" -m pip install -q pytest pytest-timeout mypy pyyaml &&
+    "$PY" -m pip install -q pytest pytest-timeout mypy pyyaml pydantic &&
     if [[ -n $WHEEL ]]; then
       # The built wheel, as a user gets it from an index: no build step, no Rust.
       "$PY" -m pip install --force-reinstall --no-index --no-deps "$WHEEL"
@@ -54,7 +54,13 @@ server_bin() {
 
 stubtest() { (cd "$WORK" && "$PY" -m mypy.stubtest durastream); }
 typecheck() { (cd "$WORK" && "$PY" -m mypy --strict -p durastream); }
-unit() { (cd "$HERE/tests" && "$PY" -m pytest -q -p no:cacheprovider); }
+unit() {
+  # The State Protocol tests hand events to @durable-streams/state (tests/state/npm).
+  if [[ ! -d "$REPO/tests/state/npm/node_modules/@durable-streams/state" ]]; then
+    (cd "$REPO/tests/state/npm" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  fi
+  (cd "$HERE/tests" && "$PY" -m pytest -q -p no:cacheprovider)
+}
 conformance() {
   (cd "$WORK" && "$PY" "$REPO/tests/conformance/run-client-cases" \
       "$PY" -m durastream.conformance_adapter)

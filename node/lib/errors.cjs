@@ -13,7 +13,7 @@ class DurableStreamError extends Error {
     this.retryable = fields.retryable ?? false
     this.attempts = fields.attempts ?? 1
     for (const k of ["status", "url", "path", "expectedSeq", "receivedSeq", "currentEpoch",
-      "finalOffset", "retryAfterMs", "argument"]) {
+      "finalOffset", "retryAfterMs", "argument", "field", "index", "offset"]) {
       if (fields[k] !== undefined) this[k] = fields[k]
     }
   }
@@ -24,7 +24,7 @@ const names = [
   "SequenceConflictError", "SequenceGapError", "StaleEpochError", "BadRequestError",
   "InvalidOffsetError", "UnauthorizedError", "UnexpectedStatusError", "RetryExhaustedError",
   "ParseError", "NetworkError", "TimeoutError", "InvalidArgumentError", "BufferFullError",
-  "ProducerClosedError",
+  "ProducerClosedError", "StateError",
 ]
 const classes = { DurableStreamError }
 for (const n of names) {

@@ -7,6 +7,7 @@ const { StreamResponse } = require("./response.cjs")
 const { IdempotentProducer } = require("./producer.cjs")
 const { DurableStreamServer, DurableStreamTestServer } = require("./server.cjs")
 const { native, sync } = require("./call.cjs")
+const state = require("./state.cjs")
 
 /** Opens a read session on `options.url` (fetch-like: resolves after the first response). */
 async function stream(options) {
@@ -55,4 +56,11 @@ module.exports = {
   BufferFullError: errors.BufferFullError,
   ProducerClosedError: errors.ProducerClosedError,
   MissingStreamUrlError: errors.MissingStreamUrlError,
+  StateError: errors.StateError,
+  // The State Protocol (also the `@durastream/client/state` entry).
+  MaterializedState: state.MaterializedState,
+  StateFollower: state.StateFollower,
+  createStateSchema: state.createStateSchema,
+  isChangeEvent: state.isChangeEvent,
+  isControlEvent: state.isControlEvent,
 }

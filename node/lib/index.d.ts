@@ -291,3 +291,6 @@ export declare class InvalidArgumentError extends DurableStreamError {}
 export declare class BufferFullError extends DurableStreamError {}
 export declare class ProducerClosedError extends DurableStreamError {}
 export declare class MissingStreamUrlError extends Error {}
+export {
+  MaterializedState, StateFollower, StateError, createStateSchema, isChangeEvent, isControlEvent,
+} from "./state"

@@ -30,4 +30,10 @@ export const InvalidArgumentError = cjs.InvalidArgumentError
 export const BufferFullError = cjs.BufferFullError
 export const ProducerClosedError = cjs.ProducerClosedError
 export const MissingStreamUrlError = cjs.MissingStreamUrlError
+export const StateError = cjs.StateError
+export const MaterializedState = cjs.MaterializedState
+export const StateFollower = cjs.StateFollower
+export const createStateSchema = cjs.createStateSchema
+export const isChangeEvent = cjs.isChangeEvent
+export const isControlEvent = cjs.isControlEvent
 export default cjs

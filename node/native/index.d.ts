@@ -97,6 +97,57 @@ export declare class NativeServer {
   stop(): Promise<void>
 }
 
+/** Core's materialized state. Shared views (from a follower) are copied on first write. */
+export declare class NativeState {
+  /** An empty state, or the state saved by `toJson`. */
+  constructor(json?: string | undefined | null)
+  /**
+   * Applies a JSON array of events. `malformed`: `"stop"` (default: a malformed event
+   * throws and nothing of the batch is applied) or `"skip"` (skipped and reported).
+   */
+  applyJson(data: JsonInput, malformed?: string | undefined | null, changes?: boolean | undefined | null): NativeApplied
+  /** The value at `type`/`key` as JSON text, or `null`. */
+  get(entityType: string, key: string): string | null
+  /** The entities of a type as a JSON array of `[key, value]` pairs, sorted by key. */
+  entries(entityType: string): string
+  /** True when `type`/`key` is present. */
+  has(entityType: string, key: string): boolean
+  /** The number of entities of a type. */
+  size(entityType: string): number
+  /** The types holding at least one entity, sorted. */
+  types(): Array<string>
+  /** The number of entities of every type. */
+  get total(): number
+  /** True inside an open snapshot. */
+  get inSnapshot(): boolean
+  /** Removes every entity. */
+  clear(): void
+  /** The whole state as sorted JSON `{type: {key: value}}`. */
+  toJson(): string
+}
+
+/** A live follower of a State Protocol stream (core's `SharedFollower`). */
+export declare class NativeStateFollower {
+  /**
+   * Follows `stream` from `checkpoint` (JSON saved by `checkpoint()`) or the beginning,
+   * in `live` mode (`auto`, `sse`, `long-poll`, `off`); malformed events `"skip"`
+   * (default) or `"stop"`.
+   */
+  constructor(stream: NativeStream, checkpoint?: string | undefined | null, live?: string | undefined | null, malformed?: string | undefined | null)
+  /** The next applied batch, or `null` once the stream ended or `cancel()` was called. */
+  next(): Promise<NativeStateUpdate | null>
+  /** The state after the last up-to-date batch (a read-only copy shared with the follower). */
+  view(): NativeState
+  /** The offset of [`NativeStateFollower::view`]. */
+  get offset(): string
+  /** True when the view is consistent (up to date, outside a snapshot). */
+  get consistent(): boolean
+  /** The view as a checkpoint (JSON) to resume from. */
+  checkpoint(): string
+  /** Stops following: a pending `next()` resolves `null`, the connection is dropped. */
+  cancel(): void
+}
+
 /** A handle on one stream. */
 export declare class NativeStream {
   /** The stream URL. */
@@ -139,6 +190,13 @@ export interface AppendOutcome {
   /** The stream is now closed. */
   closed: boolean
 }
+
+/**
+ * Builds a change event with core's builders: `operation` (`insert`, `update`,
+ * `upsert`, `delete`), `value` / `oldValue` as JSON text, `headers` as a JSON object
+ * (strings; `txid` and `timestamp` are checked). Returns the event's JSON text.
+ */
+export declare function buildChangeEvent(operation: string, entityType: string, key: string, value?: string | undefined | null, oldValue?: string | undefined | null, headers?: string | undefined | null): string
 
 /** Client settings. */
 export interface ClientConfig {
@@ -202,6 +260,16 @@ export interface HeadOutcome {
   closed: boolean
 }
 
+/** What one `applyJson` did. */
+export interface NativeApplied {
+  /** Events applied. */
+  applied: number
+  /** Malformed events skipped: each an encoded `StateError` (JSON of its facts). */
+  malformed: Array<string>
+  /** With `changes: true`: the changes as a JSON array (see core's `Change`). */
+  changes?: string
+}
+
 /** One chunk of stream data with its position and flags. */
 export interface NativeChunk {
   /** The bytes; for JSON streams a JSON array of the messages. */
@@ -224,6 +292,22 @@ export interface NativeChunk {
   empty: boolean
   /** How it arrived: `catch-up`, `long-poll` or `sse`. */
   transport: string
+}
+
+/** One batch applied by a follower. */
+export interface NativeStateUpdate {
+  /** The changes as a JSON array (see core's `Change`). */
+  changes: string
+  /** Malformed events skipped: each an encoded `StateError`. */
+  malformed: Array<string>
+  /** The offset after the batch. */
+  offset: string
+  /** The follower had every event that existed when the batch was sent. */
+  upToDate: boolean
+  /** Up to date and outside a snapshot. */
+  consistent: boolean
+  /** The stream is closed; this was its last batch. */
+  closed: boolean
 }
 
 /** Producer settings (absent fields keep the core defaults). */
@@ -297,3 +381,6 @@ export declare function validateProducerOptions(producerId: string | undefined |
 
 /** Validates retry options without building a client (throws `InvalidArgumentError`). */
 export declare function validateRetryOptions(config: RetryConfig): void
+
+/** Checks one event (JSON text) against the spec; throws a `StateError` naming the field. */
+export declare function validateStateEvent(event: string): void

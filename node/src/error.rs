@@ -84,6 +84,37 @@ pub fn invalid_argument(argument: &'static str, message: impl Into<String>) -> n
     to_napi(&Error::invalid_argument(argument, message))
 }
 
+/// The facts of a State Protocol error: class `StateError` with the stable `code`
+/// (`MALFORMED_EVENT`, `DECODE_ERROR`, `INVALID_ARGUMENT`, `BAD_CHECKPOINT`, `STOPPED`)
+/// and `field`, `index`, `offset`. A stream error is the client error underneath, as its
+/// own class.
+pub fn describe_state(e: &durastream::state::Error) -> Value {
+    if let Some(client) = e.client_error() {
+        return describe(client);
+    }
+    let mut m = Map::new();
+    m.insert("class".into(), json!("StateError"));
+    m.insert("code".into(), json!(e.code()));
+    m.insert("message".into(), json!(e.message()));
+    m.insert("retryable".into(), json!(e.is_retryable()));
+    m.insert("attempts".into(), json!(1));
+    if let Some(f) = e.field() {
+        m.insert("field".into(), json!(f));
+    }
+    if let Some(i) = e.index() {
+        m.insert("index".into(), json!(i));
+    }
+    if let Some(o) = e.offset() {
+        m.insert("offset".into(), json!(o));
+    }
+    Value::Object(m)
+}
+
+/// A State Protocol error as a napi error.
+pub fn state_to_napi(e: &durastream::state::Error) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("{MARKER}{}", describe_state(e)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +157,18 @@ mod tests {
         assert_eq!(v["retryable"], false);
         assert!(v.get("status").is_none());
         assert!(encode(&e).starts_with(MARKER));
+    }
+
+    #[test]
+    fn state_errors_keep_their_facts() {
+        let e = durastream::state::Error::malformed("headers.operation", "bad operation");
+        let v = describe_state(&e);
+        assert_eq!(v["class"], "StateError");
+        assert_eq!(v["code"], "MALFORMED_EVENT");
+        assert_eq!(v["field"], "headers.operation");
+        let decode = durastream::state::MaterializedState::new()
+            .apply_batch_json(b"{}", durastream::state::MalformedPolicy::Skip)
+            .expect_err("not an array");
+        assert_eq!(describe_state(&decode)["code"], "MALFORMED_EVENT");
     }
 }

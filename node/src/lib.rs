@@ -17,3 +17,4 @@ pub mod reader;
 pub mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod state;

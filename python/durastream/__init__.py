@@ -51,6 +51,7 @@ from durastream.errors import (
     SequenceConflictError,
     SequenceGapError,
     StaleEpochError,
+    StateError,
     StreamClosedError,
     StreamConflictError,
     StreamConsumedError,
@@ -109,4 +110,5 @@ __all__ = [
     "BufferFullError",
     "ProducerClosedError",
     "StreamConsumedError",
+    "StateError",
 ]

@@ -11,8 +11,11 @@ __all__ = [
     "Producer",
     "Reader",
     "Server",
+    "State",
+    "StateFollower",
     "Stream",
     "__version__",
+    "build_change_event",
     "error_classes",
     "is_json_content_type",
     "json_message",
@@ -20,6 +23,7 @@ __all__ = [
     "run_cli",
     "validate_producer_options",
     "validate_retry_options",
+    "validate_state_event",
 ]
 
 _Value = Union[str, Callable[[], str]]
@@ -273,3 +277,67 @@ def json_message(value: bytes) -> bytes:
 
 def is_json_content_type(content_type: str) -> bool:
     """True for JSON content types."""
+
+@final
+class State:
+    """Core's materialized state (type -> key -> JSON value)."""
+
+    def __new__(cls, json: Optional[str] = None) -> State: ...
+    def apply_json(
+        self, data: Union[str, bytes], malformed: str = "stop", changes: bool = False
+    ) -> Tuple[int, List[Any], Optional[str]]:
+        """Applies a JSON array of events: ``(applied, malformed errors, changes JSON)``."""
+    def get(self, entity_type: str, key: str) -> Optional[str]:
+        """The JSON text at ``type``/``key``."""
+    def entries(self, entity_type: str) -> List[Tuple[str, str]]:
+        """``(key, JSON text)`` of a type, sorted by key."""
+    def has(self, entity_type: str, key: str) -> bool:
+        """True when ``type``/``key`` is present."""
+    def size(self, entity_type: str) -> int:
+        """The number of entities of a type."""
+    def types(self) -> List[str]:
+        """The types holding at least one entity, sorted."""
+    def total(self) -> int:
+        """The number of entities of every type."""
+    @property
+    def in_snapshot(self) -> bool:
+        """True inside an open snapshot."""
+    def clear(self) -> None:
+        """Removes every entity."""
+    def to_json(self) -> str:
+        """The state as sorted JSON."""
+
+@final
+class StateFollower:
+    """A live follower of a State Protocol stream."""
+
+    def __new__(
+        cls,
+        stream: Stream,
+        checkpoint: Optional[str] = None,
+        live: str = "auto",
+        malformed: str = "skip",
+    ) -> StateFollower: ...
+    def next(self) -> Pending:
+        """The next applied batch, or None at the end."""
+    def view(self) -> State:
+        """The state after the last up-to-date batch."""
+    def position(self) -> Tuple[str, bool]:
+        """``(offset, consistent)`` of the view."""
+    def checkpoint(self) -> str:
+        """The view as a checkpoint (JSON)."""
+    def close(self) -> None:
+        """Stops following."""
+
+def validate_state_event(event: str) -> None:
+    """Raises ``StateError`` naming the field for a malformed event."""
+
+def build_change_event(
+    operation: str,
+    entity_type: str,
+    key: str,
+    value: Optional[str] = None,
+    old_value: Optional[str] = None,
+    headers: Optional[List[Tuple[str, str]]] = None,
+) -> str:
+    """A change event built by the core, as JSON text."""

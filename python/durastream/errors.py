@@ -41,6 +41,7 @@ __all__ = [
     "BufferFullError",
     "ProducerClosedError",
     "StreamConsumedError",
+    "StateError",
     "class_for_code",
 ]
 
@@ -254,6 +255,37 @@ class StreamConsumedError(DurableStreamError):
     """A stream response was consumed a second time (responses are one-shot)."""
 
     default_code = "ALREADY_CONSUMED"
+
+
+class StateError(DurableStreamError):
+    """A State Protocol error. ``code`` says which: ``MALFORMED_EVENT`` (an event does not
+    follow the protocol; fix its producer), ``DECODE_ERROR`` (a value does not fit the
+    requested class), ``INVALID_ARGUMENT``, ``BAD_CHECKPOINT`` (start from the beginning
+    instead) or ``STOPPED`` (the follower stopped on a malformed event).
+
+    Attributes (besides those of :class:`DurableStreamError`):
+        field: The field at fault (``type``, ``key``, ``value``, ``headers.operation``...;
+            ``""`` for the event as a whole).
+        index: The event's position in its batch.
+        offset: The stream offset of the batch holding the event (followers).
+    """
+
+    default_code = "MALFORMED_EVENT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Optional[str] = None,
+        index: Optional[int] = None,
+        offset: Optional[str] = None,
+        code: Optional[str] = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.field = field
+        self.index = index
+        self.offset = offset
 
 
 def class_for_code(code: str) -> type[DurableStreamError]:

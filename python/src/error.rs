@@ -48,6 +48,14 @@ pub enum Fail {
     Py(PyErr),
     /// An I/O error from the bundled server.
     Io(std::io::Error),
+    /// A State Protocol error.
+    State(durastream::state::Error),
+}
+
+impl From<durastream::state::Error> for Fail {
+    fn from(e: durastream::state::Error) -> Self {
+        Fail::State(e)
+    }
 }
 
 impl From<Error> for Fail {
@@ -75,6 +83,7 @@ impl Fail {
             Fail::Core(e) => to_pyerr(py, &e),
             Fail::Py(e) => e,
             Fail::Io(e) => PyOSError::new_err(e.to_string()),
+            Fail::State(e) => state_to_pyerr(py, &e),
         }
     }
 }
@@ -110,6 +119,35 @@ fn build<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, PyAny>> {
     kw.set_item("retryable", e.is_retryable())?;
     kw.set_item("attempts", e.attempts())?;
     kw.set_item("argument", e.argument())?;
+    class.call((e.message(),), Some(&kw))
+}
+
+/// Converts a State Protocol error: a stream error raises the client error underneath
+/// (its own class); every other kind raises `durastream.errors.StateError` with the
+/// core's `code` and the facts `field`, `index` and `offset`.
+pub fn state_to_pyerr(py: Python<'_>, e: &durastream::state::Error) -> PyErr {
+    if let Some(client) = e.client_error() {
+        return to_pyerr(py, client);
+    }
+    match build_state(py, e) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+/// Shorthand for `Result<T, PyErr>` conversion of State Protocol results.
+pub fn state_py<T>(r: durastream::state::Result<T>) -> PyResult<T> {
+    Python::attach(|py| r.map_err(|e| state_to_pyerr(py, &e)))
+}
+
+fn build_state<'py>(py: Python<'py>, e: &durastream::state::Error) -> PyResult<Bound<'py, PyAny>> {
+    let class = py.import("durastream.errors")?.getattr("StateError")?;
+    let kw = PyDict::new(py);
+    kw.set_item("code", e.code())?;
+    kw.set_item("retryable", e.is_retryable())?;
+    kw.set_item("field", e.field())?;
+    kw.set_item("index", e.index())?;
+    kw.set_item("offset", e.offset())?;
     class.call((e.message(),), Some(&kw))
 }
 

@@ -12,6 +12,7 @@ mod reader;
 mod runtime;
 #[cfg(feature = "server")]
 mod server;
+mod state;
 
 use pyo3::prelude::*;
 
@@ -56,5 +57,9 @@ fn _durastream(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(json_minify, m)?)?;
     m.add_function(wrap_pyfunction!(json_message, m)?)?;
     m.add_function(wrap_pyfunction!(is_json_content_type, m)?)?;
+    m.add_class::<state::PyState>()?;
+    m.add_class::<state::PyStateFollower>()?;
+    m.add_function(wrap_pyfunction!(state::validate_state_event, m)?)?;
+    m.add_function(wrap_pyfunction!(state::build_change_event, m)?)?;
     Ok(())
 }

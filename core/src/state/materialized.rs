@@ -76,6 +76,70 @@ impl Change {
     }
 }
 
+/// The JSON form of a change, the same in every binding:
+/// `{"kind":"set","type":..,"key":..,"operation":..,"value":..,"previous":..}`,
+/// `{"kind":"delete","type":..,"key":..,"previous":..}`, and
+/// `{"kind":"reset"|"snapshot-start"|"snapshot-end","offset":..}`; absent values are left
+/// out.
+impl serde::Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        match self {
+            Change::Set { entity_type, key, operation, value, previous } => {
+                m.serialize_entry("kind", "set")?;
+                m.serialize_entry("type", entity_type)?;
+                m.serialize_entry("key", key)?;
+                m.serialize_entry("operation", operation.as_str())?;
+                m.serialize_entry("value", &**value)?;
+                if let Some(p) = previous {
+                    m.serialize_entry("previous", &**p)?;
+                }
+            }
+            Change::Deleted { entity_type, key, previous } => {
+                m.serialize_entry("kind", "delete")?;
+                m.serialize_entry("type", entity_type)?;
+                m.serialize_entry("key", key)?;
+                if let Some(p) = previous {
+                    m.serialize_entry("previous", &**p)?;
+                }
+            }
+            Change::Reset { offset }
+            | Change::SnapshotStart { offset }
+            | Change::SnapshotEnd { offset } => {
+                m.serialize_entry("kind", self.kind())?;
+                if let Some(o) = offset {
+                    m.serialize_entry("offset", o)?;
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+impl Change {
+    /// `set`, `delete`, `reset`, `snapshot-start` or `snapshot-end`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Set { .. } => "set",
+            Change::Deleted { .. } => "delete",
+            Change::Reset { .. } => "reset",
+            Change::SnapshotStart { .. } => "snapshot-start",
+            Change::SnapshotEnd { .. } => "snapshot-end",
+        }
+    }
+
+    /// The change as JSON text (see the `Serialize` impl for the form).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Several changes as one JSON array.
+    pub fn list_to_json(changes: &[Change]) -> String {
+        serde_json::to_string(changes).unwrap_or_default()
+    }
+}
+
 /// What to do with a malformed event in a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MalformedPolicy {
@@ -370,5 +434,26 @@ mod tests {
         assert!(s.types().is_empty());
         let again = s.apply_json(r#"{"type":"t","key":"k","headers":{"operation":"delete"}}"#);
         assert!(!again.expect("valid").is_effective());
+    }
+
+    #[test]
+    fn changes_have_one_json_form() {
+        let mut s = MaterializedState::new();
+        let set = s
+            .apply_json(
+                r#"{"type":"t","key":"k","value":{"a":1},"headers":{"operation":"upsert"}}"#,
+            )
+            .expect("valid");
+        assert_eq!(
+            set.to_json(),
+            r#"{"kind":"set","type":"t","key":"k","operation":"upsert","value":{"a":1}}"#
+        );
+        let del = s.apply_json(r#"{"type":"t","key":"k","headers":{"operation":"delete"}}"#);
+        assert_eq!(
+            del.expect("valid").to_json(),
+            r#"{"kind":"delete","type":"t","key":"k","previous":{"a":1}}"#
+        );
+        let reset = s.apply_json(r#"{"headers":{"control":"reset","offset":"5"}}"#);
+        assert_eq!(reset.expect("valid").to_json(), r#"{"kind":"reset","offset":"5"}"#);
     }
 }

@@ -11,7 +11,8 @@
 //! - [`Checkpoint`]: an offset plus the state up to it, saved as JSON.
 //! - With the `client` feature: [`StateFollower`] (catch up, then follow live, resume from
 //!   a checkpoint) and [`StateWriter`] (exactly-once writes through the idempotent
-//!   producer).
+//!   producer); [`SharedFollower`], a follower whose state can be read while it waits,
+//!   for the bindings.
 //!
 //! Every binding uses this module; none re-implements the rules. What the spec leaves
 //! open and how it was decided is written down in `tests/state/README.md`.
@@ -46,6 +47,8 @@ mod parse;
 #[cfg(feature = "client")]
 mod follower;
 #[cfg(feature = "client")]
+mod shared;
+#[cfg(feature = "client")]
 mod writer;
 
 pub use builder::{delete, insert, to_json, update, upsert};
@@ -59,5 +62,7 @@ pub use parse::{is_rfc3339, parse_batch, parse_event};
 
 #[cfg(feature = "client")]
 pub use follower::{FollowerOptions, MalformedCallback, StateFollower, Update};
+#[cfg(feature = "client")]
+pub use shared::{SharedFollower, StateView};
 #[cfg(feature = "client")]
 pub use writer::StateWriter;
