@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod faults;
+pub mod park;
 mod read;
 pub mod response;
 mod sse;
@@ -235,7 +236,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     match parts.method {
-        Method::GET => read::get(app, &key, query.as_deref(), headers).await,
+        Method::GET => read::get(app, &key, query.as_deref(), headers, parts.version).await,
         Method::HEAD => read::head(app, &key),
         Method::PUT => match read_body(app, body, headers).await {
             Ok(b) => {
