@@ -8,13 +8,14 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
 use crate::compact::Compactor;
 use crate::config::Config;
+use crate::http::park::{self, ConnIo, Handoff};
 use crate::http::{body::BodyBudget, faults::Faults, App};
 use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
@@ -88,17 +89,16 @@ impl Server {
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let secure = tls.is_some();
-        let compactor = match (&config.state_compaction, store.local()) {
-            (Some(c), Some(local)) => {
-                Some(Compactor::open(local.clone(), c.clone(), config.prefix_path()).await)
-            }
-            (Some(_), None) => {
-                return Err(io::Error::other(
+        let compactor =
+            match (&config.state_compaction, store.local()) {
+                (Some(c), Some(local)) => {
+                    Some(Compactor::open(local.clone(), c.clone(), config.prefix_path()).await)
+                }
+                (Some(_), None) => return Err(io::Error::other(
                     "state compaction needs the file or memory engine (not yet --store postgres)",
-                ))
-            }
-            (None, _) => None,
-        };
+                )),
+                (None, _) => None,
+            };
         let parts = Parts { store, subscriptions, compactor };
         let task = tokio::spawn(serve(listener, parts, config, auth, tls, stop_rx));
         Ok(Server { addr, tls: secure, stop: Some(stop_tx), task, metrics })
@@ -171,7 +171,6 @@ async fn serve(
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
     http.http2().timer(TokioTimer::new());
-    let http = Arc::new(http);
     let handshake_timeout = config.header_read_timeout;
     let app = Arc::new(App {
         store: store.clone(),
@@ -184,7 +183,7 @@ async fn serve(
         compactor: compactor.clone(),
     });
     let compaction = compactor.as_ref().map(Compactor::spawn);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conns = Arc::new(Conns { app, http, tls, handshake_timeout });
     let maintenance = tokio::spawn(maintain(store.clone()));
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -217,36 +216,34 @@ async fn serve(
                 };
                 let _ = tcp.set_nodelay(true);
                 let open = crate::metrics::Connection::opened();
-                let app = app.clone();
-                let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
-                let (http, tls, watcher) = (http.clone(), tls.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let result = match tls {
-                        None => watcher.watch(http.serve_connection(TokioIo::new(tcp), svc)).await,
-                        Some(tls) => {
-                            match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
-                                Ok(Ok(stream)) => {
-                                    let conn = http.serve_connection(TokioIo::new(stream), svc);
-                                    watcher.watch(conn).await
-                                }
-                                Ok(Err(e)) => Err(e.into()),
-                                Err(_) => Err("TLS handshake timed out".into()),
-                            }
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                    drop(permit);
-                    drop(open);
-                });
+                let conns = conns.clone();
+                // Two task types: a plain connection's task stays as small as a parked
+                // reader, without room for a TLS handshake.
+                if let Some(tls) = conns.tls.clone() {
+                    tokio::spawn(async move {
+                        ended(conns.serve_tls(&tls, tcp).await);
+                        drop((permit, open));
+                    });
+                } else {
+                    tokio::spawn(async move {
+                        ended(conns.serve_plain(tcp).await);
+                        drop((permit, open));
+                    });
+                }
             }
             _ = &mut stop => break,
         }
     }
     drop(listener);
     let _ = shutdown_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+    // SSE readers wait on their stream alone: wake them all to see the shutdown.
+    for stream in store.open_streams() {
+        stream.visible.send_modify(|_| {});
+    }
+    // Every connection holds a permit until it ends: all of them back means all closed.
+    let all = u32::try_from(cap).unwrap_or(u32::MAX);
+    let closed = connections.acquire_many(all);
+    if tokio::time::timeout(Duration::from_secs(10), closed).await.is_err() {
         tracing::warn!("connections still open after 10 s; closing them");
     }
     maintenance.abort();
@@ -270,6 +267,73 @@ async fn serve(
     })
     .await
     .map_err(io::Error::other)?
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn ended(result: Result<(), BoxError>) {
+    if let Err(e) = result {
+        tracing::debug!("connection ended: {e}");
+    }
+}
+
+/// What every connection task shares.
+struct Conns {
+    app: Arc<App>,
+    http: auto::Builder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+impl Conns {
+    /// A TLS connection: the handshake, then HTTP through hyper.
+    async fn serve_tls(
+        &self,
+        tls: &tokio_rustls::TlsAcceptor,
+        tcp: TcpStream,
+    ) -> Result<(), BoxError> {
+        match tokio::time::timeout(self.handshake_timeout, tls.accept(tcp)).await {
+            Ok(Ok(stream)) => self.serve_http(stream).await,
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err("TLS handshake timed out".into()),
+        }
+    }
+
+    /// A plain-TCP connection: HTTP through hyper, except while an SSE reader is parked
+    /// outside it (see `http::park`).
+    async fn serve_plain(&self, mut tcp: TcpStream) -> Result<(), BoxError> {
+        loop {
+            let handoff = Handoff::new();
+            let io = ConnIo::new(tcp, handoff.clone());
+            // Boxed: hyper's connection state is freed, not kept in this task, while parked.
+            let result = Box::pin(park::scope(handoff.clone(), self.serve_http(io))).await;
+            let Some((sock, head, parked)) = handoff.take() else { return result };
+            drop(handoff);
+            match park::stream(sock, head, parked).await {
+                Some(sock) if !*self.app.shutdown.borrow() => tcp = sock,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Serves HTTP/1.1 or HTTP/2 on `io` with hyper; on server shutdown, finishes the
+    /// requests in flight and closes.
+    async fn serve_http<I>(&self, io: I) -> Result<(), BoxError>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app.clone();
+        let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
+        let conn = self.http.serve_connection(TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        let mut shutdown = self.app.shutdown.clone();
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        conn.await
+    }
 }
 
 /// Background upkeep: expire streams, checkpoint when the log has grown.

@@ -8,7 +8,8 @@
 //! and the `Stream-Snapshot` / `Stream-Snapshot-Offset` headers on a compacted stream's
 //! `HEAD` and `GET` ([`advertise`]).
 
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
+use hyper::body::Incoming;
 use serde_json::json;
 
 use super::{names, CompactError, Compacted};
@@ -54,10 +55,11 @@ fn source_key(app: &App, rel: &str) -> Result<String, Reply> {
 pub async fn handle(
     app: &App,
     method: &Method,
-    headers: &HeaderMap,
+    req: &Request<Incoming>,
     rest: &str,
     query: Option<&str>,
 ) -> Option<Reply> {
+    let headers = req.headers();
     let rest = rest.trim_start_matches('/');
     let compact = rest.strip_prefix("compact/");
     let snapshot = rest.strip_prefix("snapshots/");
@@ -95,7 +97,7 @@ pub async fn handle(
     };
     let snap = names::key(&key, pos);
     let reply = match *method {
-        Method::GET => crate::http::read::get(app, &snap, query, headers).await,
+        Method::GET => crate::http::read::get(app, &snap, query, headers, req.version()).await,
         Method::HEAD => crate::http::read::head(app, &snap).await,
         _ => {
             return Some(

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod faults;
+pub mod park;
 pub(crate) mod read;
 pub mod response;
 mod sse;
@@ -226,9 +227,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     if let Some(rest) = subscription_routes::reserved(app.config.prefix_path(), req.uri().path()) {
         let rest = rest.to_string();
         let (method, query) = (req.method(), req.uri().query());
-        if let Some(r) =
-            crate::compact::routes::handle(app, method, req.headers(), &rest, query).await
-        {
+        if let Some(r) = crate::compact::routes::handle(app, method, &req, &rest, query).await {
             return r;
         }
         let (parts, body) = req.into_parts();
@@ -248,7 +247,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Reply {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     match parts.method {
-        Method::GET => read::get(app, &key, query.as_deref(), headers).await,
+        Method::GET => read::get(app, &key, query.as_deref(), headers, parts.version).await,
         Method::HEAD => read::head(app, &key).await,
         Method::PUT => match read_body(app, body, headers).await {
             Ok(b) => {

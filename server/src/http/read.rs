@@ -160,9 +160,15 @@ fn etag_matches(headers: &HeaderMap, tag: &str) -> bool {
         .any(|t| t == tag || t == "*" || t.trim_matches('"') == tag.trim_matches('"'))
 }
 
-/// `GET` without `live=sse`.
-pub async fn get(app: &App, path: &str, query: Option<&str>, headers: &HeaderMap) -> Reply {
-    let reply = match get_inner(app, path, query, headers).await {
+/// `GET` of HTTP `version` (SSE responses depend on it).
+pub async fn get(
+    app: &App,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    version: http::Version,
+) -> Reply {
+    let reply = match get_inner(app, path, query, headers, version).await {
         Ok(r) => r,
         Err(e) => store_error(&e),
     };
@@ -174,12 +180,13 @@ async fn get_inner(
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
+    version: http::Version,
 ) -> Result<Reply, StoreError> {
     let q = parse_query(query)?;
     let stream = app.store.get(path).await?;
     app.store.touch(&stream).await;
     if q.live == Live::Sse {
-        return super::sse::open(app, stream, q);
+        return super::sse::open(app, stream, q, version);
     }
     let mut v = stream.visible();
     let pos = start_position(&stream, q.offset, v)?;

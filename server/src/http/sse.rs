@@ -2,7 +2,8 @@
 //!
 //! Every data event is followed by a control event carrying the next offset, the cursor
 //! and the up-to-date and closed flags. Readers are woken by the stream's watch channel
-//! (one notification fans out to every reader), never by polling.
+//! (one notification fans out to every reader), never by polling. On plain HTTP/1.1
+//! connections the reader is parked outside hyper (see `park`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use hyper::body::Frame;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::park;
 use super::read::{live_cursor, read_chunk, start_position, ReadQuery};
 use super::response::Reply;
 use super::App;
@@ -23,7 +25,7 @@ use durastream::headers as h;
 use durastream::sse::{self, Control};
 use durastream::{json, Offset};
 
-struct Reader {
+pub(super) struct Reader {
     stream: Arc<Stream>,
     rx: watch::Receiver<Visible>,
     shutdown: watch::Receiver<bool>,
@@ -38,8 +40,13 @@ struct Reader {
     done: bool,
 }
 
-/// Starts an SSE response.
-pub fn open(app: &App, stream: Arc<Stream>, q: ReadQuery) -> Result<Reply, StoreError> {
+/// Starts an SSE response to a request of HTTP `version`.
+pub fn open(
+    app: &App,
+    stream: Arc<Stream>,
+    q: ReadQuery,
+    version: http::Version,
+) -> Result<Reply, StoreError> {
     let v = stream.visible();
     let pos = start_position(&stream, q.offset, v)?;
     let base64 = sse::needs_base64(&stream.meta.content_type);
@@ -56,22 +63,40 @@ pub fn open(app: &App, stream: Arc<Stream>, q: ReadQuery) -> Result<Reply, Store
         told_up_to_date: false,
         done: false,
     };
+    let mut reply = Reply::new(StatusCode::OK)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache");
+    if base64 {
+        reply = reply.header(h::STREAM_SSE_DATA_ENCODING, "base64");
+    }
+    let reader = match park::current().filter(|_| version == http::Version::HTTP_11) {
+        Some(handoff) => match handoff.try_park(park::Parked { reader, prefix: None }) {
+            Some(back) => back.reader,
+            // hyper sends an empty chunked body; the parked reader sends the events.
+            None => {
+                return Ok(reply.body(
+                    StreamBody::new(stream::empty::<Result<Frame<Bytes>, std::io::Error>>())
+                        .boxed_unsync(),
+                ))
+            }
+        },
+        None => reader,
+    };
     let body = StreamBody::new(stream::unfold(reader, |mut r| async move {
         let bytes = r.next_event().await?;
         Some((Ok::<_, std::io::Error>(Frame::data(bytes)), r))
     }));
-    let mut reply = Reply::new(StatusCode::OK)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(body.boxed_unsync());
-    if base64 {
-        reply = reply.header(h::STREAM_SSE_DATA_ENCODING, "base64");
-    }
-    Ok(reply)
+    Ok(reply.body(body.boxed_unsync()))
 }
 
 /// Prepends an event to an SSE reply's body (fault injection).
 pub fn inject(reply: Reply, event: Bytes) -> Reply {
+    if park::parked_here() {
+        if let Some(handoff) = park::current() {
+            handoff.set_prefix(event);
+        }
+        return reply;
+    }
     let first = stream::once(async move { Ok::<_, std::io::Error>(Frame::data(event)) });
     let rest = reply.body.into_data_stream().map_frames();
     let body = StreamBody::new(futures_util::StreamExt::chain(first, rest));
@@ -105,7 +130,7 @@ impl Reader {
         }
     }
 
-    async fn next_event(&mut self) -> Option<Bytes> {
+    pub(super) async fn next_event(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
@@ -147,8 +172,8 @@ impl Reader {
                 return Some(Bytes::from(out));
             }
             tokio::select! {
+                // Shutdown also wakes every stream's readers (see `server`).
                 r = self.rx.changed() => if r.is_err() { return None },
-                _ = self.shutdown.changed() => {}
                 _ = tokio::time::sleep_until(idle_deadline.min(self.deadline)) => {
                     if Instant::now() >= self.deadline {
                         return None;

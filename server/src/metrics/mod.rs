@@ -70,6 +70,13 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// Counts `n` bytes sent by an SSE reader served outside hyper (see `http::park`).
+pub fn sse_bytes(n: usize) {
+    if enabled() {
+        counter!(names::READ_BYTES, "mode" => "sse").increment(n as u64);
+    }
+}
+
 /// Installs the process-wide recorder (once) and returns the handle that renders it.
 fn install() -> Result<&'static PrometheusHandle, String> {
     if let Some(h) = HANDLE.get() {

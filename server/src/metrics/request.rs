@@ -143,6 +143,8 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> io::Result<Response
         return Ok(response);
     }
     match live {
+        // A reader parked outside hyper counts itself.
+        Some("sse") if crate::http::park::parked_here() => Ok(response),
         Some("sse") => Ok(count_sse(response)),
         mode => {
             let bytes = response.body().size_hint().exact().unwrap_or(0);

@@ -73,6 +73,15 @@ impl Backend {
         }
     }
 
+    /// The streams this node has handles to (every stream, for the local store): the ones
+    /// a live reader here may wait on.
+    pub fn open_streams(&self) -> Vec<Arc<Stream>> {
+        match self {
+            Backend::Local(s) => s.snapshot_streams(),
+            Backend::Postgres(p) => p.open_streams(),
+        }
+    }
+
     /// The in-process store, when streams live in this process (subscriptions, the admin
     /// listing and metrics read it directly).
     pub fn local(&self) -> Option<&Arc<Store>> {

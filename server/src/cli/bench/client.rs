@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 client for load generation: one keep-alive connection per task.
+//! Minimal HTTP clients for load generation: one HTTP/1.1 keep-alive connection per task,
+//! or one HTTP/2 connection (prior knowledge) shared by many concurrent requests.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,7 +8,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 /// One connection to the server under test.
@@ -69,5 +71,35 @@ impl Conn {
         }
         let req = req.body(Full::new(body)).map_err(io::Error::other)?;
         self.send.send_request(req).await.map_err(io::Error::other)
+    }
+}
+
+/// One HTTP/2 connection (h2c, prior knowledge); requests on it run concurrently.
+#[derive(Clone)]
+pub struct H2Conn {
+    send: http2::SendRequest<Full<Bytes>>,
+    authority: String,
+}
+
+impl H2Conn {
+    pub async fn open(addr: SocketAddr) -> io::Result<H2Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .map_err(io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(H2Conn { send, authority: addr.to_string() })
+    }
+
+    /// Sends a `GET` and returns the response with its body still streaming.
+    pub async fn get(&self, path: &str) -> io::Result<http::Response<hyper::body::Incoming>> {
+        let mut send = self.send.clone();
+        send.ready().await.map_err(io::Error::other)?;
+        let uri = format!("http://{}{path}", self.authority);
+        let req = Request::get(uri).body(Full::new(Bytes::new())).map_err(io::Error::other)?;
+        send.send_request(req).await.map_err(io::Error::other)
     }
 }

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use parking_lot::Mutex;
 use tokio::sync::Barrier;
 
-use super::client::Conn;
+use super::client::{Conn, H2Conn};
 use super::stats::Samples;
 use super::{rss_kib, Outcome, Target};
 
@@ -21,8 +21,8 @@ type Sent = Arc<Mutex<Vec<Option<Instant>>>>;
 
 /// Incremental SSE reader over a streaming response body.
 struct SseReader {
-    /// Keeps the connection's request handle alive while the body streams.
-    _conn: Conn,
+    /// Keeps an HTTP/1.1 connection's request handle alive while the body streams.
+    _conn: Option<Conn>,
     body: hyper::body::Incoming,
     buf: BytesMut,
 }
@@ -57,10 +57,22 @@ impl SseReader {
     }
 }
 
-async fn open_sse(addr: std::net::SocketAddr, path: &str) -> io::Result<SseReader> {
-    let mut conn = Conn::open(addr).await?;
-    let resp =
-        conn.start(Method::GET, &format!("{path}?offset=now&live=sse"), &[], Bytes::new()).await?;
+/// Opens an SSE reader at the tail of `path`: on a connection of its own, or as one more
+/// stream of the HTTP/2 connection `h2`.
+async fn open_sse(
+    addr: std::net::SocketAddr,
+    path: &str,
+    h2: Option<&H2Conn>,
+) -> io::Result<SseReader> {
+    let url = format!("{path}?offset=now&live=sse");
+    let (conn, resp) = match h2 {
+        Some(h2) => (None, h2.get(&url).await?),
+        None => {
+            let mut conn = Conn::open(addr).await?;
+            let resp = conn.start(Method::GET, &url, &[], Bytes::new()).await?;
+            (Some(conn), resp)
+        }
+    };
     if !resp.status().is_success() {
         return Err(io::Error::other(format!("SSE: HTTP {}", resp.status())));
     }
@@ -127,7 +139,7 @@ pub async fn latency(t: &Target) -> io::Result<Outcome> {
                 let mut samples = Samples::default();
                 let mut got = 0;
                 if sse {
-                    let mut r = open_sse(addr, &path).await?;
+                    let mut r = open_sse(addr, &path, None).await?;
                     ready.wait().await;
                     while got < count {
                         match r.next().await? {
@@ -176,20 +188,29 @@ pub async fn latency(t: &Target) -> io::Result<Outcome> {
     Ok(o)
 }
 
-/// `fanout`: many idle SSE readers on one stream; one append reaches all of them.
-pub async fn fanout(t: &Target) -> io::Result<Outcome> {
-    let path = t.path(&format!("bench-{}-fan", t.run_id));
+/// `fanout`: many idle SSE readers on one stream; one append reaches all of them. With `h2`,
+/// the readers are streams multiplexed over `--h2-connections` HTTP/2 connections.
+pub async fn fanout(t: &Target, h2: bool) -> io::Result<Outcome> {
+    let name = if h2 { "fanout-h2" } else { "fanout" };
+    let path = t.path(&format!("bench-{}-{name}", t.run_id));
     create(&mut Conn::open(t.addr).await?, &path).await?;
     let n = t.args.fanout.max(1);
+    let mut conns = Vec::new();
+    if h2 {
+        for _ in 0..t.args.h2_connections.max(1) {
+            conns.push(H2Conn::open(t.addr).await?);
+        }
+    }
     let rss0 = t.args.pid.and_then(rss_kib);
     let rounds = 5;
     let sent: Sent = Arc::new(Mutex::new(vec![None; rounds]));
     let ready = Arc::new(Barrier::new(n + 1));
     let mut tasks = Vec::new();
-    for _ in 0..n {
+    for i in 0..n {
         let (addr, path, sent, ready) = (t.addr, path.clone(), sent.clone(), ready.clone());
+        let h2 = (!conns.is_empty()).then(|| conns[i % conns.len()].clone());
         tasks.push(tokio::spawn(async move {
-            let mut r = open_sse(addr, &path).await?;
+            let mut r = open_sse(addr, &path, h2.as_ref()).await?;
             // The first control event says the reader is attached at the tail.
             r.next().await?;
             ready.wait().await;
@@ -220,8 +241,11 @@ pub async fn fanout(t: &Target) -> io::Result<Outcome> {
             }
         }
     }
-    let mut o = Outcome::new("fanout");
+    let mut o = Outcome::new(name);
     o.add("readers", n as f64, "count");
+    if h2 {
+        o.add("connections", conns.len() as f64, "count");
+    }
     o.add("delivery p50", all.percentile_ms(50.0), "ms");
     o.add("delivery p99", all.percentile_ms(99.0), "ms");
     o.add("delivery max", all.percentile_ms(100.0), "ms");

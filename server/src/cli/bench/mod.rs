@@ -1,6 +1,6 @@
 //! `durastream bench`: a load generator for any Durable Streams server.
 //!
-//! Scenarios: `append`, `create`, `read`, `latency`, `fanout` (or `all`). Results print as a
+//! Scenarios: `append`, `create`, `read`, `latency`, `fanout`, `fanout-h2` (or `all`). Results print as a
 //! table on stderr-free stdout, and as JSON with `--json FILE`.
 
 mod client;
@@ -29,6 +29,8 @@ pub enum Scenario {
     Latency,
     /// One append delivered to many idle SSE readers; server memory per reader.
     Fanout,
+    /// `fanout` with the readers multiplexed over a few HTTP/2 connections (h2c).
+    FanoutH2,
     /// Every scenario above, in order.
     All,
 }
@@ -63,9 +65,12 @@ pub struct BenchArgs {
     /// Messages sent in the `latency` scenario (per mode).
     #[arg(long, default_value_t = 300)]
     pub messages: usize,
-    /// SSE readers in the `fanout` scenario.
+    /// SSE readers in the `fanout` scenarios.
     #[arg(long, default_value_t = 1000)]
     pub fanout: usize,
+    /// HTTP/2 connections the `fanout-h2` readers share.
+    #[arg(long, default_value_t = 10)]
+    pub h2_connections: usize,
     /// PID of the server, to report its memory and CPU time.
     #[arg(long)]
     pub pid: Option<u32>,
@@ -148,6 +153,7 @@ pub async fn run(url: &str, args: BenchArgs) -> std::io::Result<()> {
                 Scenario::Read,
                 Scenario::Latency,
                 Scenario::Fanout,
+                Scenario::FanoutH2,
             ]);
         } else {
             list.push(*s);
@@ -161,7 +167,8 @@ pub async fn run(url: &str, args: BenchArgs) -> std::io::Result<()> {
             Scenario::Create => load::create(&target).await?,
             Scenario::Read => load::read(&target).await?,
             Scenario::Latency => live::latency(&target).await?,
-            Scenario::Fanout => live::fanout(&target).await?,
+            Scenario::Fanout => live::fanout(&target, false).await?,
+            Scenario::FanoutH2 => live::fanout(&target, true).await?,
             Scenario::All => continue,
         };
         print_outcome(&o);

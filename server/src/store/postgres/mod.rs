@@ -192,6 +192,12 @@ impl PgStore {
         })
     }
 
+    /// The handles given out by this node that are still in use.
+    pub fn open_streams(&self) -> Vec<Arc<Stream>> {
+        let handles = self.handles.lock();
+        handles.values().filter_map(|e| e.handle.upgrade()).collect()
+    }
+
     /// Finds a live stream (404 missing or expired, 410 soft-deleted).
     pub async fn get(&self, path: &str) -> Result<Arc<Stream>, StoreError> {
         let client = self.client().await?;

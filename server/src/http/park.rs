@@ -1,0 +1,351 @@
+//! Parking idle SSE readers outside hyper.
+//!
+//! A hyper HTTP/1.1 connection keeps an 8 KiB read buffer, an 8 KiB header buffer and a box
+//! the size of the request future for as long as it lives: each idle SSE reader cost 5–14 KB.
+//! On a plain-TCP HTTP/1.1 connection the SSE handler parks its reader in the connection's
+//! [`Handoff`] instead and gives hyper an empty streaming body. The socket wrapper
+//! [`ConnIo`] keeps what hyper writes from then on (the response head and the chunked
+//! terminator) instead of sending it, then reports end of input, so hyper finishes and frees
+//! its state. The connection task takes the socket back and [`stream`] sends the head and
+//! the events, chunk-encoded; when the SSE response ends the connection goes back to hyper.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::sse::Reader;
+
+/// Largest response head kept for a parked reader; a larger one is not parked.
+const MAX_HEAD: usize = 16 * 1024;
+/// The end of a chunked body: hyper's last write for an empty streaming body.
+const TERMINATOR: &[u8] = b"0\r\n\r\n";
+
+/// An SSE reader waiting to be served outside hyper.
+pub struct Parked {
+    pub(super) reader: Reader,
+    /// An event to send before the reader's own (fault injection).
+    pub(super) prefix: Option<Bytes>,
+}
+
+/// One connection's slot for a parked reader, shared by its socket wrapper and handlers.
+#[derive(Default)]
+pub struct Handoff {
+    requested: AtomicBool,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    parked: Option<Parked>,
+    /// What hyper wrote after the reader was parked.
+    written: Vec<u8>,
+    /// The socket, put back here when hyper drops its wrapper.
+    tcp: Option<TcpStream>,
+    /// Wakes hyper's read once the response is complete, so it sees end of input.
+    read_waker: Option<Waker>,
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<Handoff>;
+}
+
+/// Runs a connection's future with `handoff` reachable by its request handlers. HTTP/2
+/// handlers run in tasks of their own and never see it.
+pub fn scope<F: Future>(handoff: Arc<Handoff>, f: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(handoff, f)
+}
+
+/// The handoff of the connection serving the current request, if it can park a reader.
+pub(super) fn current() -> Option<Arc<Handoff>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// True when the current request's reader was parked: its response body is a placeholder.
+pub fn parked_here() -> bool {
+    CURRENT.try_with(|h| h.requested.load(Ordering::Acquire)).unwrap_or(false)
+}
+
+/// Where the response head ends in `written`, just after its blank line.
+fn head_end(written: &[u8]) -> Option<usize> {
+    memchr::memmem::find(written, b"\r\n\r\n").map(|i| i + 4)
+}
+
+fn complete(written: &[u8]) -> bool {
+    head_end(written).is_some_and(|i| written.len() >= i + TERMINATOR.len())
+}
+
+impl Handoff {
+    pub fn new() -> Arc<Handoff> {
+        Arc::new(Handoff::default())
+    }
+
+    /// Parks `p`, or gives it back when a reader is parked here already.
+    pub(super) fn try_park(&self, p: Parked) -> Option<Parked> {
+        let mut slot = self.slot.lock();
+        if slot.parked.is_some() {
+            return Some(p);
+        }
+        slot.parked = Some(p);
+        self.requested.store(true, Ordering::Release);
+        None
+    }
+
+    /// Sets the event sent before the parked reader's own.
+    pub(super) fn set_prefix(&self, event: Bytes) {
+        if let Some(p) = self.slot.lock().parked.as_mut() {
+            p.prefix = Some(event);
+        }
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+
+    /// After hyper ended the connection: the socket, the response head, and the reader.
+    /// `None` when nothing was parked, or hyper wrote anything but one head with a chunked
+    /// empty body (the connection is then dropped).
+    pub fn take(&self) -> Option<(TcpStream, Vec<u8>, Parked)> {
+        let mut slot = self.slot.lock();
+        let parked = slot.parked.take()?;
+        let tcp = slot.tcp.take()?;
+        let mut written = std::mem::take(&mut slot.written);
+        let end = head_end(&written)?;
+        let head = std::str::from_utf8(&written[..end]).ok()?.to_ascii_lowercase();
+        if !head.contains("\r\ntransfer-encoding: chunked\r\n") || &written[end..] != TERMINATOR {
+            tracing::debug!("unexpected response bytes for a parked SSE reader; closing");
+            return None;
+        }
+        written.truncate(end);
+        Some((tcp, written, parked))
+    }
+}
+
+/// The socket of a plain-TCP connection as hyper sees it (see the module comment).
+pub struct ConnIo {
+    tcp: Option<TcpStream>,
+    handoff: Arc<Handoff>,
+}
+
+impl ConnIo {
+    pub fn new(tcp: TcpStream, handoff: Arc<Handoff>) -> ConnIo {
+        ConnIo { tcp: Some(tcp), handoff }
+    }
+
+    fn tcp(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(self.tcp.as_mut().expect("the socket leaves only when the wrapper drops"))
+    }
+
+    /// Keeps `bufs` instead of sending them.
+    fn keep(&self, bufs: &[&[u8]]) -> io::Result<usize> {
+        let mut slot = self.handoff.slot.lock();
+        let n: usize = bufs.iter().map(|b| b.len()).sum();
+        if slot.written.len() + n > MAX_HEAD {
+            return Err(io::Error::other("response head too large for a parked SSE reader"));
+        }
+        for b in bufs {
+            slot.written.extend_from_slice(b);
+        }
+        if complete(&slot.written) {
+            if let Some(w) = slot.read_waker.take() {
+                w.wake();
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.handoff.requested() {
+            self.handoff.slot.lock().tcp = self.tcp.take();
+        }
+    }
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.handoff.requested() {
+            let mut slot = self.handoff.slot.lock();
+            if complete(&slot.written) {
+                // End of input: hyper finishes the connection.
+                return Poll::Ready(Ok(()));
+            }
+            slot.read_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        self.tcp().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.handoff.requested() {
+            return Poll::Ready(self.keep(&[buf]));
+        }
+        self.tcp().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.handoff.requested() {
+            let parts: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+            return Poll::Ready(self.keep(&parts));
+        }
+        self.tcp().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.as_ref().is_some_and(|t| t.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.handoff.requested() {
+            return Poll::Ready(Ok(()));
+        }
+        self.tcp().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.handoff.requested() {
+            return Poll::Ready(Ok(()));
+        }
+        self.tcp().poll_shutdown(cx)
+    }
+}
+
+/// Serves a parked reader: sends `head` and the events, chunk-encoded. Returns the socket
+/// when the response ended cleanly (the connection can serve more requests), `None` when
+/// the peer left or a write failed. Waits are polled in place (no futures of their own) to
+/// keep this task small: it is what an idle reader costs.
+pub async fn stream(tcp: TcpStream, head: Vec<u8>, parked: Parked) -> Option<TcpStream> {
+    let _live = crate::metrics::LiveReader::start("sse");
+    write_all(&tcp, &[&head]).await.ok()?;
+    drop(head);
+    let Parked { mut reader, prefix } = parked;
+    if let Some(event) = prefix {
+        write_chunk(&tcp, &event).await.ok()?;
+    }
+    loop {
+        let event = tokio::select! {
+            e = reader.next_event() => e,
+            () = std::future::poll_fn(|cx| poll_peer_closed(&tcp, cx)) => return None,
+        };
+        match event {
+            Some(bytes) => {
+                write_chunk(&tcp, &bytes).await.ok()?;
+                crate::metrics::sse_bytes(bytes.len());
+            }
+            None => {
+                write_all(&tcp, &[TERMINATOR]).await.ok()?;
+                return Some(tcp);
+            }
+        }
+    }
+}
+
+/// Ready when the peer closed its side or the socket failed. Bytes a client sends while
+/// reading SSE are discarded.
+fn poll_peer_closed(tcp: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
+    loop {
+        match tcp.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Ready(Ok(())) => {}
+        }
+        let mut buf = [0u8; 64];
+        match tcp.try_read(&mut buf) {
+            Ok(0) => return Poll::Ready(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Poll::Ready(()),
+        }
+    }
+}
+
+/// Writes `data` as one chunk of a chunked body, without copying it.
+async fn write_chunk(tcp: &TcpStream, data: &[u8]) -> io::Result<()> {
+    let mut line = [0u8; 18];
+    let n = size_line(data.len(), &mut line);
+    write_all(tcp, &[&line[..n], data, b"\r\n"]).await
+}
+
+/// Writes `parts` (at most three) in order, with vectored writes.
+async fn write_all(tcp: &TcpStream, parts: &[&[u8]]) -> io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut done = 0;
+    while done < total {
+        let written = {
+            let mut skip = done;
+            let mut slices = [io::IoSlice::new(&[]); 3];
+            for (slot, p) in slices.iter_mut().zip(parts) {
+                let s = skip.min(p.len());
+                skip -= s;
+                *slot = io::IoSlice::new(&p[s..]);
+            }
+            tcp.try_write_vectored(&slices)
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::future::poll_fn(|cx| tcp.poll_write_ready(cx)).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes a chunk's size line (`{len:x}\r\n`) into `out`; returns its length.
+fn size_line(len: usize, out: &mut [u8; 18]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for i in 0..digits {
+        out[digits - 1 - i] = HEX[(len >> (4 * i)) & 0xf];
+    }
+    out[digits] = b'\r';
+    out[digits + 1] = b'\n';
+    digits + 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_lines_are_lowercase_hex() {
+        let mut b = [0u8; 18];
+        for (len, want) in [(0, "0\r\n"), (9, "9\r\n"), (255, "ff\r\n"), (4096, "1000\r\n")] {
+            let n = size_line(len, &mut b);
+            assert_eq!(std::str::from_utf8(&b[..n]).expect("ascii"), want);
+        }
+        let n = size_line(usize::MAX, &mut b);
+        assert_eq!(n, 18);
+    }
+
+    #[test]
+    fn a_response_is_complete_after_head_and_terminator() {
+        assert!(!complete(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!complete(b"HTTP/1.1 200 OK\r\n\r\n0\r\n"));
+        assert!(complete(b"HTTP/1.1 200 OK\r\n\r\n0\r\n\r\n"));
+    }
+}
