@@ -5,6 +5,7 @@
 //! - `data`: reading chunk rows. - `live`: LISTEN/NOTIFY and polling for live readers.
 
 mod committer;
+mod compact;
 mod data;
 mod live;
 mod row;
@@ -43,6 +44,8 @@ pub struct PgOptions {
     pub poll_interval: Duration,
     /// Wake readers with LISTEN/NOTIFY (off: polling only, as on engines without NOTIFY).
     pub notify: bool,
+    /// How often small chunks are merged into larger rows (`None`: never).
+    pub compact_interval: Option<Duration>,
 }
 
 impl PgOptions {
@@ -54,6 +57,7 @@ impl PgOptions {
             queue: 16_384,
             poll_interval: Duration::from_millis(1000),
             notify: true,
+            compact_interval: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -122,6 +126,9 @@ impl PgStore {
             tokio::spawn(live::listen(Arc::downgrade(&store), opts.url.clone()));
         }
         tokio::spawn(live::poll(Arc::downgrade(&store), opts.poll_interval));
+        if let Some(every) = opts.compact_interval {
+            tokio::spawn(compact::run(Arc::downgrade(&store), every));
+        }
         tracing::info!(
             schema = version,
             pool = opts.pool_size,
