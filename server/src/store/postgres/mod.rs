@@ -63,20 +63,25 @@ impl PgOptions {
 }
 
 /// A database error as a store error (a 500; the node keeps serving).
+/// The message carries the SQLSTATE, which [`retryable`] reads.
 pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Io(std::io::Error::other(format!("database: {e}")))
+    let msg = match e.code() {
+        Some(code) => format!("database ({}): {e}", code.code()),
+        None => format!("database: {e}"),
+    };
+    StoreError::Io(std::io::Error::other(msg))
 }
 
 fn pool_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("database pool: {e}")))
 }
 
-/// True for errors a transaction retry resolves (deadlock, serialization, a racing
-/// create of the same path).
-fn retryable(e: &StoreError) -> bool {
+/// True for errors a transaction retry resolves: serialization failure (40001), deadlock
+/// (40P01), a racing create of the same path.
+pub(crate) fn retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::Io(io) if {
         let m = io.to_string();
-        m.contains("deadlock") || m.contains("could not serialize") || m.contains(RACE)
+        m.contains("(40001)") || m.contains("(40P01)") || m.contains(RACE)
     })
 }
 
@@ -602,6 +607,8 @@ mod tests {
         assert!(!retryable(&StoreError::NotFound));
         let other = StoreError::Io(std::io::Error::other("database: connection refused"));
         assert!(!retryable(&other));
+        let deadlock = StoreError::Io(std::io::Error::other("database (40P01): deadlock"));
+        assert!(retryable(&deadlock));
         assert_eq!(stamp_text(&None), None);
     }
 }
