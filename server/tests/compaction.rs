@@ -289,6 +289,26 @@ async fn trimming_answers_410_before_the_snapshot_and_survives_a_restart() {
     srv.server.shutdown().await.expect("shutdown");
     let srv = Srv::start(config).await;
     check(&srv).await;
+    // A fork at the snapshot's offset works; its history before the fork point is gone too.
+    let fork = |name: &'static str, at: String| {
+        let (http, url, source) = (srv.http.clone(), srv.base.clone(), format!("{}/room", srv.base));
+        async move {
+            http.put(format!("{url}/{name}"))
+                .header("content-type", "application/json")
+                .header("stream-forked-from", source)
+                .header("stream-fork-offset", at)
+                .send()
+                .await
+                .expect("fork")
+                .status()
+        }
+    };
+    assert_eq!(fork("early", middle.clone()).await, StatusCode::GONE);
+    assert_eq!(fork("branch", offset.clone()).await, StatusCode::CREATED);
+    let r = srv.get("/v1/stream/branch?offset=-1").await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    let (branch, _) = srv.read_all("/v1/stream/branch", &offset).await;
+    assert!(branch.is_empty());
     // Snapshot plus tail is the whole state.
     let path = header(&srv.head("room").await, "stream-snapshot").expect("header");
     let (mut all, _) = srv.read_all(&path, "-1").await;

@@ -229,7 +229,7 @@ impl StateFollower {
             let (Some(url), Some(offset)) = (info.snapshot, info.snapshot_offset) else {
                 return Ok(None);
             };
-            match self.read_snapshot(&url).await {
+            match read_snapshot(&self.stream, &url, &self.opts).await {
                 Ok((state, outcome)) => break (offset, state, outcome),
                 Err(e) if attempts < 3 && is_not_found(&e) => attempts += 1,
                 Err(e) => return Err(e),
@@ -253,21 +253,6 @@ impl StateFollower {
         }))
     }
 
-    /// Reads a whole snapshot stream into a new state.
-    async fn read_snapshot(&self, url: &str) -> Result<(MaterializedState, BatchOutcome)> {
-        let snap = self.stream.sibling(url).map_err(Error::stream)?;
-        let mut reader = tail_reader(&snap, "-1", LiveMode::Off);
-        let mut state = MaterializedState::new();
-        let mut all = BatchOutcome::default();
-        let mut offset = "-1".to_string();
-        while let Some(batch) = reader.next_chunk().await.map_err(Error::stream)? {
-            let o = apply_chunk(&mut state, &batch.data, &offset, &self.opts)?;
-            all.changes.extend(o.changes);
-            all.malformed.extend(o.malformed);
-            offset = batch.next_offset;
-        }
-        Ok((state, all))
-    }
 
     /// Applies batches until the state is consistent. Returns `false` when the stream
     /// ended first (closed inside a snapshot, or nothing more to read).
@@ -356,4 +341,25 @@ fn apply_chunk(
 
 fn is_not_found(e: &Error) -> bool {
     e.client_error().is_some_and(|c| c.kind() == client::ErrorKind::NotFound)
+}
+
+/// Reads a whole snapshot stream into a new state. A free function: a future that held
+/// `&StateFollower` would need the follower to be `Sync`, which its reader is not.
+async fn read_snapshot(
+    stream: &DurableStream,
+    url: &str,
+    opts: &FollowerOptions,
+) -> Result<(MaterializedState, BatchOutcome)> {
+    let snap = stream.sibling(url).map_err(Error::stream)?;
+    let mut reader = tail_reader(&snap, "-1", LiveMode::Off);
+    let mut state = MaterializedState::new();
+    let mut all = BatchOutcome::default();
+    let mut offset = "-1".to_string();
+    while let Some(batch) = reader.next_chunk().await.map_err(Error::stream)? {
+        let o = apply_chunk(&mut state, &batch.data, &offset, opts)?;
+        all.changes.extend(o.changes);
+        all.malformed.extend(o.malformed);
+        offset = batch.next_offset;
+    }
+    Ok((state, all))
 }

@@ -100,6 +100,10 @@ struct ServeArgs {
     /// learn of appends made on other nodes by polling every --pg-poll-ms.
     #[arg(long, env = "DURASTREAM_PG_NO_NOTIFY", value_parser = FalseyValueParser::new())]
     pg_no_notify: bool,
+    /// PostgreSQL: how often small chunks (one per group commit) are merged into rows of up
+    /// to 1 MiB, so catch-up reads of long streams fetch few rows; 0 turns it off.
+    #[arg(long, env = "DURASTREAM_PG_COMPACT_MS", default_value_t = 5000)]
+    pg_compact_ms: u64,
     /// URL path under which streams live ("/" for the root).
     #[arg(long, env = "DURASTREAM_PREFIX", default_value = "/v1/stream")]
     prefix: String,
@@ -315,6 +319,8 @@ impl ServeArgs {
             queue: self.pg_queue.max(1),
             poll_interval: Duration::from_millis(self.pg_poll_ms.max(1)),
             notify: !self.pg_no_notify,
+            compact_interval: (self.pg_compact_ms > 0)
+                .then(|| Duration::from_millis(self.pg_compact_ms)),
         }))
     }
 

@@ -251,7 +251,20 @@ impl Store {
         };
         let new = match &source {
             Some(src) => {
-                let read = |a, b| src.read(a, b);
+                let trimmed = src.trimmed_before();
+                if let Some(off) = req.fork.as_ref().and_then(|f| f.offset) {
+                    if off < trimmed {
+                        return Err(StoreError::Trimmed { earliest: trimmed });
+                    }
+                }
+                // The trim point is a message boundary, and the bytes before it are gone.
+                let read = |a: u64, b: u64| {
+                    if trimmed > 0 && b == trimmed && a + 1 == b {
+                        Ok(Bytes::from_static(b"\n"))
+                    } else {
+                        src.read(a, b)
+                    }
+                };
                 let view = rules::Source {
                     id: src.id,
                     meta: &src.meta,

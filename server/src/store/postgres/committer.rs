@@ -35,14 +35,24 @@ pub async fn run(pool: Pool, mut rx: mpsc::Receiver<Pending>, batch_max: usize, 
                 Err(_) => break,
             }
         }
-        let mut work: Vec<Work> = batch
+        let work: Vec<Work> = batch
             .into_iter()
             .map(|mut p| {
-                let framed = std::mem::replace(&mut p.framed, Ok(Bytes::new()));
-                Work { id: p.stream.id as i64, framed: Some(framed), p: Some(p) }
+                // Framing fails only with a bad request; kept as text so a retried batch can
+                // apply the rules again.
+                let framed =
+                    std::mem::replace(&mut p.framed, Ok(Bytes::new())).map_err(|e| e.to_string());
+                Work { id: p.stream.id as i64, framed, p: Some(p) }
             })
             .collect();
-        match commit_batch(&pool, &mut work, notify).await {
+        let mut result = commit_batch(&pool, &work, notify).await;
+        let mut attempt = 0;
+        // Deadlocks and serialization failures roll back the whole batch: run it again.
+        while attempt < 5 && result.as_ref().is_err_and(super::retryable) {
+            attempt += 1;
+            result = commit_batch(&pool, &work, notify).await;
+        }
+        match result {
             Ok(outs) => {
                 for (w, out) in work.into_iter().zip(outs) {
                     if let Some(p) = w.p {
@@ -66,7 +76,7 @@ pub async fn run(pool: Pool, mut rx: mpsc::Receiver<Pending>, batch_max: usize, 
 
 struct Work {
     id: i64,
-    framed: Option<Result<Bytes, StoreError>>,
+    framed: Result<Bytes, String>,
     p: Option<Pending>,
 }
 
@@ -81,7 +91,7 @@ struct Change {
 
 async fn commit_batch(
     pool: &Pool,
-    work: &mut [Work],
+    work: &[Work],
     notify: bool,
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     let mut ids: Vec<i64> = work.iter().map(|w| w.id).collect();
@@ -135,11 +145,12 @@ async fn commit_batch(
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
     let mut producers: BTreeMap<(i64, String), ProducerState> = BTreeMap::new();
     let mut outs = Vec::with_capacity(work.len());
-    for w in work.iter_mut() {
-        let (Some(p), Some(framed)) = (w.p.as_ref(), w.framed.take()) else {
+    for w in work.iter() {
+        let Some(p) = w.p.as_ref() else {
             outs.push(Err(StoreError::NotFound));
             continue;
         };
+        let framed = w.framed.clone().map_err(StoreError::BadRequest);
         let Some(st) = states.get_mut(&w.id) else {
             outs.push(Err(StoreError::NotFound));
             continue;

@@ -5,6 +5,7 @@
 //! - `data`: reading chunk rows. - `live`: LISTEN/NOTIFY and polling for live readers.
 
 mod committer;
+mod compact;
 mod data;
 mod live;
 mod row;
@@ -43,6 +44,8 @@ pub struct PgOptions {
     pub poll_interval: Duration,
     /// Wake readers with LISTEN/NOTIFY (off: polling only, as on engines without NOTIFY).
     pub notify: bool,
+    /// How often small chunks are merged into larger rows (`None`: never).
+    pub compact_interval: Option<Duration>,
 }
 
 impl PgOptions {
@@ -54,25 +57,31 @@ impl PgOptions {
             queue: 16_384,
             poll_interval: Duration::from_millis(1000),
             notify: true,
+            compact_interval: Some(Duration::from_secs(5)),
         }
     }
 }
 
 /// A database error as a store error (a 500; the node keeps serving).
+/// The message carries the SQLSTATE, which [`retryable`] reads.
 pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Io(std::io::Error::other(format!("database: {e}")))
+    let msg = match e.code() {
+        Some(code) => format!("database ({}): {e}", code.code()),
+        None => format!("database: {e}"),
+    };
+    StoreError::Io(std::io::Error::other(msg))
 }
 
 fn pool_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("database pool: {e}")))
 }
 
-/// True for errors a transaction retry resolves (deadlock, serialization, a racing
-/// create of the same path).
-fn retryable(e: &StoreError) -> bool {
+/// True for errors a transaction retry resolves: serialization failure (40001), deadlock
+/// (40P01), a racing create of the same path.
+pub(crate) fn retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::Io(io) if {
         let m = io.to_string();
-        m.contains("deadlock") || m.contains("could not serialize") || m.contains(RACE)
+        m.contains("(40001)") || m.contains("(40P01)") || m.contains(RACE)
     })
 }
 
@@ -122,6 +131,9 @@ impl PgStore {
             tokio::spawn(live::listen(Arc::downgrade(&store), opts.url.clone()));
         }
         tokio::spawn(live::poll(Arc::downgrade(&store), opts.poll_interval));
+        if let Some(every) = opts.compact_interval {
+            tokio::spawn(compact::run(Arc::downgrade(&store), every));
+        }
         tracing::info!(
             schema = version,
             pool = opts.pool_size,
@@ -601,6 +613,8 @@ mod tests {
         assert!(!retryable(&StoreError::NotFound));
         let other = StoreError::Io(std::io::Error::other("database: connection refused"));
         assert!(!retryable(&other));
+        let deadlock = StoreError::Io(std::io::Error::other("database (40P01): deadlock"));
+        assert!(retryable(&deadlock));
         assert_eq!(stamp_text(&None), None);
     }
 }

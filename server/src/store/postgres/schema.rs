@@ -46,6 +46,8 @@ CREATE TABLE chunks (
     data      bytea NOT NULL,
     PRIMARY KEY (stream_id, end_pos)
 );
+-- Small chunks waiting for compaction (compact.rs: SMALL).
+CREATE INDEX chunks_small ON chunks (stream_id) WHERE end_pos - start_pos < 65536;
 "];
 
 /// The schema version this binary writes.
