@@ -148,6 +148,7 @@ async fn serve(
         auth,
         shutdown: shutdown_rx,
         budget: BodyBudget::new(budget_bytes),
+        sse_events: Default::default(),
     });
     let conns = Arc::new(Conns { app, http, tls, handshake_timeout });
     let maintenance = tokio::spawn(maintain(store.clone()));

@@ -44,6 +44,8 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// Request-body bytes held across all requests (`--max-inflight-body-bytes`).
     pub budget: body::BodyBudget,
+    /// Data events shared by SSE readers.
+    pub sse_events: Arc<sse::SharedEvents>,
 }
 
 impl App {
