@@ -181,6 +181,7 @@ async fn serve(
         shutdown: shutdown_rx,
         budget: BodyBudget::new(budget_bytes),
         compactor: compactor.clone(),
+        sse_events: Default::default(),
     });
     let compaction = compactor.as_ref().map(Compactor::spawn);
     let conns = Arc::new(Conns { app, http, tls, handshake_timeout });

@@ -291,7 +291,8 @@ async fn trimming_answers_410_before_the_snapshot_and_survives_a_restart() {
     check(&srv).await;
     // A fork at the snapshot's offset works; its history before the fork point is gone too.
     let fork = |name: &'static str, at: String| {
-        let (http, url, source) = (srv.http.clone(), srv.base.clone(), format!("{}/room", srv.base));
+        let (http, url, source) =
+            (srv.http.clone(), srv.base.clone(), format!("{}/room", srv.base));
         async move {
             http.put(format!("{url}/{name}"))
                 .header("content-type", "application/json")

@@ -253,7 +253,6 @@ impl StateFollower {
         }))
     }
 
-
     /// Applies batches until the state is consistent. Returns `false` when the stream
     /// ended first (closed inside a snapshot, or nothing more to read).
     pub async fn wait_consistent(&mut self) -> Result<bool> {

@@ -47,6 +47,8 @@ pub struct App {
     pub budget: body::BodyBudget,
     /// State Protocol compaction, with `--state-compaction`.
     pub compactor: Option<Arc<crate::compact::Compactor>>,
+    /// Data events shared by SSE readers.
+    pub sse_events: Arc<sse::SharedEvents>,
 }
 
 impl App {

@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::sse::Reader;
+use super::sse::{Event, Reader};
 
 /// Largest response head kept for a parked reader; a larger one is not parked.
 const MAX_HEAD: usize = 16 * 1024;
@@ -242,23 +242,28 @@ pub async fn stream(tcp: TcpStream, head: Vec<u8>, parked: Parked) -> Option<Tcp
     drop(head);
     let Parked { mut reader, prefix } = parked;
     if let Some(event) = prefix {
-        write_chunk(&tcp, &event).await.ok()?;
+        write_chunk(&tcp, &event, &[]).await.ok()?;
     }
     loop {
-        let event = tokio::select! {
-            e = reader.next_event() => e,
-            () = std::future::poll_fn(|cx| poll_peer_closed(&tcp, cx)) => return None,
-        };
-        match event {
-            Some(bytes) => {
-                write_chunk(&tcp, &bytes).await.ok()?;
-                crate::metrics::sse_bytes(bytes.len());
+        match next_or_closed(&mut reader, &tcp).await? {
+            Some(event) => {
+                let data = event.data.as_deref().unwrap_or_default();
+                write_chunk(&tcp, data, &event.control).await.ok()?;
+                crate::metrics::sse_bytes(data.len() + event.control.len());
             }
             None => {
                 write_all(&tcp, &[TERMINATOR]).await.ok()?;
                 return Some(tcp);
             }
         }
+    }
+}
+
+/// The reader's next event (`Some(None)` at its end), or `None` once the peer has left.
+async fn next_or_closed(reader: &mut Reader, tcp: &TcpStream) -> Option<Option<Event>> {
+    tokio::select! {
+        e = reader.next_event() => Some(e),
+        () = std::future::poll_fn(|cx| poll_peer_closed(tcp, cx)) => None,
     }
 }
 
@@ -281,21 +286,21 @@ fn poll_peer_closed(tcp: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
-/// Writes `data` as one chunk of a chunked body, without copying it.
-async fn write_chunk(tcp: &TcpStream, data: &[u8]) -> io::Result<()> {
+/// Writes `data` then `control` as one chunk of a chunked body, without copying them.
+async fn write_chunk(tcp: &TcpStream, data: &[u8], control: &[u8]) -> io::Result<()> {
     let mut line = [0u8; 18];
-    let n = size_line(data.len(), &mut line);
-    write_all(tcp, &[&line[..n], data, b"\r\n"]).await
+    let n = size_line(data.len() + control.len(), &mut line);
+    write_all(tcp, &[&line[..n], data, control, b"\r\n"]).await
 }
 
-/// Writes `parts` (at most three) in order, with vectored writes.
+/// Writes `parts` (at most four) in order, with vectored writes.
 async fn write_all(tcp: &TcpStream, parts: &[&[u8]]) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut done = 0;
     while done < total {
         let written = {
             let mut skip = done;
-            let mut slices = [io::IoSlice::new(&[]); 3];
+            let mut slices = [io::IoSlice::new(&[]); 4];
             for (slot, p) in slices.iter_mut().zip(parts) {
                 let s = skip.min(p.len());
                 skip -= s;

@@ -5,6 +5,7 @@
 //! (one notification fans out to every reader), never by polling. On plain HTTP/1.1
 //! connections the reader is parked outside hyper (see `park`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use futures_util::stream;
 use http::StatusCode;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -27,6 +29,7 @@ use durastream::{json, Offset};
 
 pub(super) struct Reader {
     stream: Arc<Stream>,
+    shared: Arc<SharedEvents>,
     rx: watch::Receiver<Visible>,
     shutdown: watch::Receiver<bool>,
     pos: u64,
@@ -51,6 +54,7 @@ pub fn open(
     let pos = start_position(&stream, q.offset, v)?;
     let base64 = sse::needs_base64(&stream.meta.content_type);
     let reader = Reader {
+        shared: app.sse_events.clone(),
         rx: stream.visible.subscribe(),
         stream,
         shutdown: app.shutdown.clone(),
@@ -82,10 +86,11 @@ pub fn open(
         },
         None => reader,
     };
-    let body = StreamBody::new(stream::unfold(reader, |mut r| async move {
-        let bytes = r.next_event().await?;
-        Some((Ok::<_, std::io::Error>(Frame::data(bytes)), r))
-    }));
+    let events = stream::unfold(reader, |mut r| async move { Some((r.next_event().await?, r)) });
+    let frames = futures_util::StreamExt::flat_map(events, |e| {
+        stream::iter(e.data.into_iter().chain([e.control]).map(|b| Ok(Frame::data(b))))
+    });
+    let body = StreamBody::new(frames);
     Ok(reply.body(body.boxed_unsync()))
 }
 
@@ -121,16 +126,22 @@ where
 }
 
 impl Reader {
-    fn control(&self, up_to_date: bool, closed: bool) -> Control {
+    /// The control event at the reader's position.
+    fn control(&self, up_to_date: bool, closed: bool) -> Bytes {
+        let mut out = Vec::with_capacity(128);
         Control {
             next_offset: Offset(self.pos).to_string(),
             cursor: (!closed).then(|| live_cursor(self.cursor.as_deref())),
             up_to_date: up_to_date || closed,
             closed,
         }
+        .encode(&mut out);
+        Bytes::from(out)
     }
 
-    pub(super) async fn next_event(&mut self) -> Option<Bytes> {
+    /// The next event: a data event (shared with the stream's other readers at the same
+    /// position) with its control event, or a control event alone. `None` ends the response.
+    pub(super) async fn next_event(&mut self) -> Option<Event> {
         if self.done {
             return None;
         }
@@ -140,49 +151,93 @@ impl Reader {
             if v.gone || *self.shutdown.borrow() || Instant::now() >= self.deadline {
                 return None;
             }
-            let mut out = Vec::new();
             if self.pos < v.tail {
-                let (bytes, end) = match read_chunk(&self.stream, self.pos, v.tail, self.max_chunk)
-                {
+                let (data, end) = match self.shared.data_event(self, v.tail) {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!("SSE read failed: {e}");
                         return None;
                     }
                 };
-                let payload =
-                    if self.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
-                sse::encode_data(&mut out, &payload, self.base64);
                 self.pos = end;
                 let up_to_date = end >= v.tail;
                 let closed = v.closed && up_to_date;
-                self.control(up_to_date, closed).encode(&mut out);
                 self.told_up_to_date = up_to_date;
                 self.done = closed;
-                return Some(Bytes::from(out));
+                return Some(Event { data: Some(data), control: self.control(up_to_date, closed) });
             }
             if v.closed {
-                self.control(true, true).encode(&mut out);
                 self.done = true;
-                return Some(Bytes::from(out));
+                return Some(Event::control(self.control(true, true)));
             }
             if !self.told_up_to_date {
-                self.control(true, false).encode(&mut out);
                 self.told_up_to_date = true;
-                return Some(Bytes::from(out));
+                return Some(Event::control(self.control(true, false)));
             }
-            tokio::select! {
-                // Shutdown also wakes every stream's readers (see `server`).
-                r = self.rx.changed() => if r.is_err() { return None },
-                _ = tokio::time::sleep_until(idle_deadline.min(self.deadline)) => {
-                    if Instant::now() >= self.deadline {
-                        return None;
-                    }
-                    // Keep-alive: repeat the up-to-date control event.
-                    self.control(true, false).encode(&mut out);
-                    return Some(Bytes::from(out));
-                }
+            // Shutdown also wakes every stream's readers (see `server`).
+            match tokio::time::timeout_at(idle_deadline.min(self.deadline), self.rx.changed()).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return None,
+                Err(_) if Instant::now() >= self.deadline => return None,
+                // Keep-alive: repeat the up-to-date control event.
+                Err(_) => return Some(Event::control(self.control(true, false))),
             }
         }
+    }
+}
+
+/// One SSE event as sent: an optional data event, then a control event.
+pub(super) struct Event {
+    pub data: Option<Bytes>,
+    pub control: Bytes,
+}
+
+impl Event {
+    fn control(control: Bytes) -> Event {
+        Event { data: None, control }
+    }
+}
+
+/// The last data event encoded per stream, so that one append reaching many readers at the
+/// same position is read and encoded once: each reader sends the same bytes.
+#[derive(Default)]
+pub struct SharedEvents {
+    last: Mutex<HashMap<u64, SharedEvent>>,
+}
+
+struct SharedEvent {
+    pos: u64,
+    tail: u64,
+    base64: bool,
+    end: u64,
+    event: Bytes,
+}
+
+/// Streams remembered at once; past it the memory starts over (a bound, not an LRU).
+const SHARED_STREAMS: usize = 4096;
+
+impl SharedEvents {
+    /// The data event for `r` at its position with the stream's tail at `tail`, and the
+    /// position after it.
+    fn data_event(&self, r: &Reader, tail: u64) -> Result<(Bytes, u64), StoreError> {
+        let id = r.stream.id;
+        if let Some(e) = self.last.lock().get(&id) {
+            if (e.pos, e.tail, e.base64) == (r.pos, tail, r.base64) {
+                return Ok((e.event.clone(), e.end));
+            }
+        }
+        let (bytes, end) = read_chunk(&r.stream, r.pos, tail, r.max_chunk)?;
+        let payload = if r.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
+        let mut out = Vec::with_capacity(payload.len() + 32);
+        sse::encode_data(&mut out, &payload, r.base64);
+        let event = Bytes::from(out);
+        let mut last = self.last.lock();
+        if last.len() >= SHARED_STREAMS && !last.contains_key(&id) {
+            last.clear();
+        }
+        let shared = SharedEvent { pos: r.pos, tail, base64: r.base64, end, event: event.clone() };
+        last.insert(id, shared);
+        Ok((event, end))
     }
 }
