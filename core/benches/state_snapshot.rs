@@ -24,6 +24,36 @@ async fn follow(stream: &durastream::client::DurableStream, snapshots: bool) -> 
     (started.elapsed().as_secs_f64(), f.state().total_len())
 }
 
+/// Appends events `from..to` (upserts over `keys` keys, 100-byte values) in batches.
+async fn append_events(
+    stream: &durastream::client::DurableStream,
+    from: usize,
+    to: usize,
+    keys: usize,
+) {
+    // 100-byte values: {"v":"xxx…"} padded to 100 bytes.
+    let pad = "x".repeat(100 - r#"{"v":""}"#.len());
+    let batch = 10_000;
+    let mut i = from;
+    while i < to {
+        let mut body = String::with_capacity(batch * 170);
+        body.push('[');
+        for j in i..(i + batch).min(to) {
+            if j > i {
+                body.push(',');
+            }
+            let op = if j < keys { "insert" } else { "update" };
+            body.push_str(&format!(
+                r#"{{"type":"item","key":"k{}","value":{{"v":"{pad}"}},"headers":{{"operation":"{op}"}}}}"#,
+                j % keys
+            ));
+        }
+        body.push(']');
+        stream.append(body).await.expect("append");
+        i += batch;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let events = env("DS_BENCH_EVENTS", 1_000_000);
@@ -39,28 +69,8 @@ async fn main() {
     let stream = Client::new().stream(&url).expect("url");
     stream.create(CreateOptions::new().content_type("application/json")).await.expect("create");
 
-    // 100-byte values: {"v":"xxx…"} padded to 100 bytes.
-    let pad = "x".repeat(100 - r#"{"v":""}"#.len());
     let started = Instant::now();
-    let batch = 10_000;
-    let mut i = 0;
-    while i < events {
-        let mut body = String::with_capacity(batch * 170);
-        body.push('[');
-        for j in i..(i + batch).min(events) {
-            if j > i {
-                body.push(',');
-            }
-            let op = if j < keys { "insert" } else { "update" };
-            body.push_str(&format!(
-                r#"{{"type":"item","key":"k{}","value":{{"v":"{pad}"}},"headers":{{"operation":"{op}"}}}}"#,
-                j % keys
-            ));
-        }
-        body.push(']');
-        stream.append(body).await.expect("append");
-        i += batch;
-    }
+    append_events(&stream, 0, events, keys).await;
     let tail = stream.head().await.expect("head").next_offset;
     let bytes: u64 = tail.rsplit('_').next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let write_s = started.elapsed().as_secs_f64();
@@ -78,6 +88,17 @@ async fn main() {
     let (replay_s, n1) = follow(&stream, false).await;
     let (snap_s, n2) = follow(&stream, true).await;
     assert_eq!(n1, n2);
+
+    // 1 % more events, then a compaction that starts from the snapshot.
+    append_events(&stream, events, events + events / 100, keys).await;
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/stream/__ds/compact/bench-room", server.url()))
+        .send()
+        .await
+        .expect("compact");
+    assert_eq!(r.status(), 201);
+    let again_s = started.elapsed().as_secs_f64();
     println!(
         "stream: {events} events over {keys} keys, {:.1} MB (written in {write_s:.1} s)",
         bytes as f64 / 1e6
@@ -88,6 +109,7 @@ async fn main() {
         events as f64 / replay_s
     );
     println!("new follower, from the snapshot:  {snap_s:.3} s ({:.1}x faster)", replay_s / snap_s);
+    println!("compaction after {} more events (from the snapshot): {again_s:.3} s", events / 100);
     server.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -55,6 +55,13 @@ pub struct ServerOptions {
     pub auth_jwt_jwks_url: Option<String>,
     /// Browser origins allowed by CORS: `*` (the default) or a comma-separated list.
     pub cors_origins: Option<String>,
+    /// State Protocol compaction (`docs/state-compaction.md`; default off).
+    pub state_compaction: Option<bool>,
+    /// With `state_compaction`: trim a stream before each new snapshot (default off).
+    pub state_compaction_trim: Option<bool>,
+    /// With `state_compaction`: compact by itself after this many appended bytes (default:
+    /// only on request).
+    pub state_compaction_auto_bytes: Option<u64>,
 }
 
 /// An option value that cannot be used; `option` is the field name as written above.
@@ -169,6 +176,17 @@ impl ServerOptions {
             c.cors_origins =
                 crate::auth::CorsOrigins::parse(origins).map_err(|e| bad("cors_origins", e))?;
         }
+        if self.state_compaction.unwrap_or(false) {
+            c.state_compaction = Some(crate::compact::CompactConfig {
+                trim: self.state_compaction_trim.unwrap_or(false),
+                auto_bytes: self.state_compaction_auto_bytes.filter(|n| *n > 0),
+                ..crate::compact::CompactConfig::default()
+            });
+        } else if self.state_compaction_trim == Some(true) {
+            return Err(bad("state_compaction_trim", "needs state_compaction".into()));
+        } else if self.state_compaction_auto_bytes.is_some() {
+            return Err(bad("state_compaction_auto_bytes", "needs state_compaction".into()));
+        }
         Ok(c)
     }
 }
@@ -204,6 +222,9 @@ mod tests {
             auth_jwt_public_key_pem: None,
             auth_jwt_jwks_url: None,
             cors_origins: Some("https://app.example".into()),
+            state_compaction: Some(true),
+            state_compaction_trim: Some(true),
+            state_compaction_auto_bytes: Some(4096),
         }
         .into_config()
         .expect("valid options");
@@ -218,11 +239,15 @@ mod tests {
         assert_eq!(c.public_url.as_deref(), Some("https://x.example"));
         assert!(c.auth.is_some());
         assert_ne!(c.cors_origins, crate::auth::CorsOrigins::Any);
+        let compaction = c.state_compaction.expect("compaction on");
+        assert!(compaction.trim);
+        assert_eq!(compaction.auto_bytes, Some(4096));
+        assert_eq!(d.state_compaction, None, "off by default");
     }
 
     #[test]
     fn bad_values_name_the_option() {
-        let cases: [(ServerOptions, &str); 7] = [
+        let cases: [(ServerOptions, &str); 9] = [
             (
                 ServerOptions {
                     auth_tokens: Some("reader-token-0123456789 fly /".into()),
@@ -242,6 +267,14 @@ mod tests {
             ),
             (ServerOptions { max_read_bytes: Some(0), ..Default::default() }, "max_read_bytes"),
             (ServerOptions { fsync: Some("sometimes".into()), ..Default::default() }, "fsync"),
+            (
+                ServerOptions { state_compaction_trim: Some(true), ..Default::default() },
+                "state_compaction_trim",
+            ),
+            (
+                ServerOptions { state_compaction_auto_bytes: Some(1), ..Default::default() },
+                "state_compaction_auto_bytes",
+            ),
         ];
         for (opts, name) in cases {
             let err = opts.into_config().expect_err(name);

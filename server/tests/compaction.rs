@@ -364,3 +364,60 @@ async fn snapshots_of_deleted_streams_go_and_the_policy_compacts_by_itself() {
     assert_eq!(srv.get(&path).await.status(), StatusCode::NOT_FOUND);
     srv.server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn compaction_needs_write_on_the_stream_and_snapshots_need_read() {
+    use durastream_server::auth::AuthConfig;
+    const TOKENS: &str = "read-token-0123456789 read /room\n\
+                          write-token-012345678 write /room\n\
+                          other-token-012345678 read /other\n\
+                          admin-token-012345678 admin /\n";
+    let auth = || AuthConfig::new().with_token_lines(TOKENS).expect("tokens");
+    for trim in [false, true] {
+        let compaction = CompactConfig { trim, ..CompactConfig::default() };
+        let srv = Srv::start(with_compaction(Config::memory().with_auth(auth()), compaction)).await;
+        let call = |method: reqwest::Method, path: String, token: Option<&'static str>| {
+            let mut req = srv.http.request(method, format!("{}{path}", srv.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move { req.send().await.expect("request") }
+        };
+        let r = srv
+            .http
+            .put(format!("{}/room", srv.base))
+            .bearer_auth("admin-token-012345678")
+            .header("content-type", "application/json")
+            .body(set("user", "1", json!(1), "insert").to_string())
+            .send()
+            .await
+            .expect("create");
+        assert!(r.status().is_success(), "{}", r.status());
+        let post = reqwest::Method::POST;
+        let compact = "/__ds/compact/room".to_string();
+        assert_eq!(
+            call(post.clone(), compact.clone(), None).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let r = call(post.clone(), compact.clone(), Some("read-token-0123456789")).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let writer = call(post.clone(), compact.clone(), Some("write-token-012345678")).await;
+        let r = if trim {
+            assert_eq!(writer.status(), StatusCode::FORBIDDEN, "trimming drops history: admin");
+            call(post.clone(), compact.clone(), Some("admin-token-012345678")).await
+        } else {
+            writer
+        };
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let path = header(&r, "stream-snapshot").expect("header");
+        let snap = path.strip_prefix("/v1/stream").expect("prefix").to_string();
+        let get = reqwest::Method::GET;
+        let r = call(get.clone(), snap.clone(), Some("read-token-0123456789")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = call(get.clone(), snap.clone(), Some("other-token-012345678")).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = call(reqwest::Method::DELETE, snap.clone(), Some("write-token-012345678")).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "only admin reaches other methods");
+        srv.server.shutdown().await.expect("shutdown");
+    }
+}

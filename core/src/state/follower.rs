@@ -182,8 +182,11 @@ impl StateFollower {
         if let Some(e) = &self.stopped {
             return Err(Error::new(ErrorKind::Stopped, format!("follower stopped: {e}")));
         }
-        if std::mem::take(&mut self.try_snapshot) {
-            if let Some(update) = self.start_from_snapshot(false).await? {
+        if self.try_snapshot {
+            // On an error the next call asks again.
+            let update = self.start_from_snapshot(false).await?;
+            self.try_snapshot = false;
+            if let Some(update) = update {
                 return Ok(Some(update));
             }
         }
