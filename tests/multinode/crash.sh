@@ -30,6 +30,7 @@ echo "pg_ctl stop -m immediate, then restart"
 mn_pg_stop immediate
 sleep 1
 mn_pg_ctl_start || exit 2
+touch "$stop.restarted"
 sleep 2
 touch "$stop"
 wait "$producers"

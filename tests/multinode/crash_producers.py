@@ -5,6 +5,9 @@ until it is acknowledged (200/204), like a real idempotent producer. When STOP_F
 exists, every producer finishes its current record and the stream is checked: every
 acknowledged record present exactly once, in order per producer, and no 409.
 
+Once MARK_FILE (STOP_FILE + ".restarted") exists, each producer must acknowledge more
+records (it carries on after the database's restart).
+
 Usage: crash_producers.py LB_URL STOP_FILE [PRODUCERS]
 """
 import http.client
@@ -34,6 +37,7 @@ class Producer(threading.Thread):
         super().__init__(daemon=True)
         self.base, self.name, self.stop_file = base, name, stop_file
         self.acked = 0
+        self.acked_at_mark = None
         self.retries = 0
         self.conflicts = []
 
@@ -57,6 +61,8 @@ class Producer(threading.Thread):
                 time.sleep(0.05)
             self.acked = seq + 1
             seq += 1
+            if self.acked_at_mark is None and os.path.exists(self.stop_file + ".restarted"):
+                self.acked_at_mark = self.acked
 
 
 def main():
@@ -94,6 +100,9 @@ def main():
     ok = True
     for p in producers:
         mine = [r["s"] for r in records if r["p"] == p.name]
+        if p.acked_at_mark is None or p.acked <= p.acked_at_mark:
+            print(f"{p.name}: acknowledged nothing after the database restarted")
+            ok = False
         if p.conflicts:
             print(f"{p.name}: false 409 at seq {p.conflicts[0][0]}: {p.conflicts[0][1]}")
             ok = False

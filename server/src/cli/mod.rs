@@ -92,6 +92,10 @@ struct ServeArgs {
     /// PostgreSQL: appends queued for the committer; further appends wait for room.
     #[arg(long, env = "DURASTREAM_PG_QUEUE", default_value_t = 16_384)]
     pg_queue: usize,
+    /// PostgreSQL: committer tasks per node, each committing the batches of its share of the
+    /// streams on a connection of its own (one stream's appends stay in order).
+    #[arg(long, env = "DURASTREAM_PG_COMMITTERS", default_value_t = 4)]
+    pg_committers: usize,
     /// PostgreSQL: how often this node polls the tails of streams it has live readers on
     /// (the fallback when a notification is missed, or the only way with --pg-no-notify).
     #[arg(long, env = "DURASTREAM_PG_POLL_MS", default_value_t = 1000)]
@@ -317,6 +321,7 @@ impl ServeArgs {
             pool_size: self.pg_pool_size.max(2),
             batch_max: self.pg_batch_max.max(1),
             queue: self.pg_queue.max(1),
+            committers: self.pg_committers.max(1),
             poll_interval: Duration::from_millis(self.pg_poll_ms.max(1)),
             notify: !self.pg_no_notify,
             compact_interval: (self.pg_compact_ms > 0)

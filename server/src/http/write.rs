@@ -144,7 +144,7 @@ pub fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, Stor
 
 /// `POST`: append, close, or append-and-close.
 pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> Reply {
-    let stream = match app.store.get(path).await {
+    let stream = match app.store.get_for_append(path).await {
         Ok(s) => s,
         Err(e) => return store_error(&e),
     };

@@ -29,6 +29,15 @@ impl Backend {
         }
     }
 
+    /// Finds a stream to append to: like [`Backend::get`], but a shared database may answer
+    /// from this node's handle (the append's transaction re-checks the row).
+    pub async fn get_for_append(&self, path: &str) -> Result<Arc<Stream>, StoreError> {
+        match self {
+            Backend::Local(s) => s.get(path),
+            Backend::Postgres(p) => p.get_for_append(path).await,
+        }
+    }
+
     /// Creates a stream, or confirms an identical one (`Ok((stream, false))`).
     pub async fn create(&self, req: CreateRequest) -> Result<(Arc<Stream>, bool), StoreError> {
         match self {

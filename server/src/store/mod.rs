@@ -48,7 +48,7 @@ pub struct ForkRequest {
 }
 
 /// An append (`POST`) request, parsed.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct AppendRequest {
     pub content_type: Option<String>,
     pub body: Bytes,

@@ -38,8 +38,12 @@ pub struct PgOptions {
     pub pool_size: usize,
     /// Most appends committed in one transaction.
     pub batch_max: usize,
-    /// Appends queued for the committer; more wait for room.
+    /// Appends queued for the committers (all together); more wait for room.
     pub queue: usize,
+    /// Committer tasks, each with its own connection and its share of the streams (by id),
+    /// so batches of different streams commit in parallel while one stream's appends stay
+    /// in arrival order.
+    pub committers: usize,
     /// How often tails of streams with live readers are polled (and read times flushed).
     pub poll_interval: Duration,
     /// Wake readers with LISTEN/NOTIFY (off: polling only, as on engines without NOTIFY).
@@ -55,6 +59,7 @@ impl PgOptions {
             pool_size: 16,
             batch_max: 1024,
             queue: 16_384,
+            committers: 4,
             poll_interval: Duration::from_millis(1000),
             notify: true,
             compact_interval: Some(Duration::from_secs(5)),
@@ -96,9 +101,12 @@ struct Entry {
 pub struct PgStore {
     pool: Pool,
     opts: PgOptions,
-    committer: mpsc::Sender<committer::Pending>,
+    /// One queue per committer; stream `id` goes to `id % len`.
+    committers: Vec<mpsc::Sender<committer::Pending>>,
     /// Handles given out by this node, by stream id: live readers wait on them.
     handles: Mutex<HashMap<i64, Entry>>,
+    /// Path → id of the handles above (appends skip the lookup; entries may be stale).
+    paths: Mutex<HashMap<String, i64>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -109,7 +117,7 @@ impl PgStore {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--store: {e}"))
         })?;
         let pool = Pool::builder(Manager::new(cfg, NoTls))
-            .max_size(opts.pool_size.max(2))
+            .max_size(opts.pool_size.max(opts.committers + 2))
             .build()
             .map_err(std::io::Error::other)?;
         let mut client = pool
@@ -118,13 +126,19 @@ impl PgStore {
             .map_err(|e| std::io::Error::other(format!("cannot connect to the database: {e}")))?;
         let version = schema::migrate(&mut client).await.map_err(std::io::Error::other)?;
         drop(client);
-        let (tx, rx) = mpsc::channel(opts.queue.max(1));
-        tokio::spawn(committer::run(pool.clone(), rx, opts.batch_max, opts.notify));
+        let n = opts.committers.max(1);
+        let mut committers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel((opts.queue / n).max(1));
+            tokio::spawn(committer::run(pool.clone(), rx, opts.batch_max, opts.notify));
+            committers.push(tx);
+        }
         let store = Arc::new(PgStore {
             pool,
             opts: opts.clone(),
-            committer: tx,
+            committers,
             handles: Mutex::new(HashMap::new()),
+            paths: Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::current(),
         });
         if opts.notify {
@@ -200,6 +214,8 @@ impl PgStore {
             }
             let entry = Entry { handle: Arc::downgrade(&h) };
             handles.insert(row.id, entry);
+            drop(handles);
+            self.paths.lock().insert(row.meta.path.clone(), row.id);
             Ok(h)
         })
     }
@@ -229,6 +245,19 @@ impl PgStore {
             return Err(StoreError::Gone);
         }
         Ok(h)
+    }
+
+    /// A stream to append to, from this node's handle when it has a live, unexpired one:
+    /// the append's transaction locks the row by id, so a stream deleted (or re-created) on
+    /// another node is found out there (see [`PgStore::append`]).
+    pub async fn get_for_append(&self, path: &str) -> Result<Arc<Stream>, StoreError> {
+        // One lock at a time (refresh_live takes `handles` then `paths`).
+        let id = self.paths.lock().get(path).copied();
+        let cached = id.and_then(|id| self.handles.lock().get(&id)?.handle.upgrade());
+        match cached {
+            Some(h) if !h.expired(now_ms()) && !h.visible().gone => Ok(h),
+            _ => self.get(path).await,
+        }
     }
 
     /// Creates a stream, or confirms an identical one.
@@ -336,8 +365,26 @@ impl PgStore {
         Ok((self.handle(&row).await?, true))
     }
 
-    /// Appends through the node's committer (group commit).
+    /// Appends through the node's committers (group commit). A handle whose row is gone
+    /// (the stream was deleted, perhaps re-created, on another node) is looked up again.
     pub async fn append(
+        &self,
+        stream: &Arc<Stream>,
+        req: AppendRequest,
+    ) -> Result<Appended, StoreError> {
+        match self.append_to(stream, req.clone()).await {
+            Err(StoreError::NotFound) => {
+                let fresh = self.get(&stream.meta.path).await?;
+                if fresh.id == stream.id {
+                    return Err(StoreError::NotFound);
+                }
+                self.append_to(&fresh, req).await
+            }
+            other => other,
+        }
+    }
+
+    async fn append_to(
         &self,
         stream: &Arc<Stream>,
         mut req: AppendRequest,
@@ -350,7 +397,8 @@ impl PgStore {
         }
         let (reply, wait) = oneshot::channel();
         let pending = committer::Pending { stream: stream.clone(), req, framed, now, reply };
-        self.committer
+        let queue = &self.committers[stream.id as usize % self.committers.len()];
+        queue
             .send(pending)
             .await
             .map_err(|_| StoreError::Io(std::io::Error::other("the committer stopped")))?;
@@ -506,6 +554,7 @@ impl PgStore {
         let ids: Vec<i64> = {
             let mut handles = self.handles.lock();
             handles.retain(|_, e| e.handle.strong_count() > 0);
+            self.paths.lock().retain(|_, id| handles.contains_key(id));
             handles
                 .iter()
                 .filter(|(_, e)| e.handle.upgrade().is_some_and(|h| h.visible.receiver_count() > 0))
