@@ -44,6 +44,10 @@ swift_fresh() {
     { echo "swift/ bindings are stale: run swift/generate.sh and commit the result" >&2; return 1; }
 }
 
+# StateTest hands events to @durable-streams/state (tests/state/npm).
+if [[ ! -d tests/state/npm/node_modules/@durable-streams/state ]]; then
+  (cd tests/state/npm && npm ci --no-audit --no-fund --loglevel=error)
+fi
 step ffi-unit cargo test --quiet -p durastream-ffi
 step kotlin-mvn-test bash -c 'cd kotlin && mvn -q -B test'
 step build-server server_bin

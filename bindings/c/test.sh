@@ -78,6 +78,9 @@ step "C tests (shared library)"
 step "C tests (static library)"
 "$out/test_durastream_static"
 
+step "State Protocol fixtures (shared with every binding)"
+python3 "$here/tests/state_agreement.py" "$out/test_durastream"
+
 step "C tests under valgrind"
 valgrind --quiet --leak-check=full --show-leak-kinds=definite,possible \
   --errors-for-leak-kinds=definite,possible --error-exitcode=1 \

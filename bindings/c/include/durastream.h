@@ -138,6 +138,19 @@ enum ds_status
      */
     DS_PRODUCER_CLOSED = 18,
     /**
+     * A State Protocol event does not follow the protocol; `ds_last_error_field` names
+     * the field at fault. Fix the producer of the stream.
+     */
+    DS_MALFORMED_EVENT = 30,
+    /**
+     * A saved state checkpoint could not be read. Start from the beginning instead.
+     */
+    DS_BAD_CHECKPOINT = 31,
+    /**
+     * A state follower stopped earlier on a malformed event.
+     */
+    DS_STOPPED = 32,
+    /**
      * An I/O error outside HTTP: the in-process server could not start or stop, or the
      * library's runtime could not be built.
      */
@@ -181,6 +194,16 @@ typedef struct ds_reader ds_reader;
  */
 typedef struct ds_server ds_server;
 #endif
+
+/**
+ * A materialized state: type → key → JSON value. Use from one thread at a time.
+ */
+typedef struct ds_state ds_state;
+
+/**
+ * A live follower of a State Protocol stream. Use from one thread at a time.
+ */
+typedef struct ds_state_follower ds_state_follower;
 
 /**
  * A handle on the stream at one URL. Free with `ds_stream_free`. Thread-safe. It keeps
@@ -255,6 +278,48 @@ typedef struct ds_chunk {
  * to stop reading (`ds_stream_read` then returns `DS_OK`).
  */
 typedef bool (*ds_read_callback)(void *user_data, const struct ds_chunk *chunk);
+
+/**
+ * Called by `ds_state_iter` with each entity of a type, sorted by key: the key and the
+ * value's JSON text (neither NUL-terminated), valid during the call. Return `false` to
+ * stop.
+ */
+typedef bool (*ds_entity_callback)(void *user_data,
+                                   const char *key,
+                                   size_t key_len,
+                                   const char *value,
+                                   size_t value_len);
+
+/**
+ * One batch applied by `ds_state_follower_next`.
+ */
+typedef struct ds_state_update {
+    /**
+     * The offset after the batch (NUL-terminated; valid until the next call on the
+     * follower or its free).
+     */
+    const char *offset;
+    /**
+     * Events applied.
+     */
+    size_t applied;
+    /**
+     * Malformed events skipped.
+     */
+    size_t malformed;
+    /**
+     * The follower had every event that existed when the batch was sent.
+     */
+    bool up_to_date;
+    /**
+     * Up to date and outside a snapshot: the state is consistent.
+     */
+    bool consistent;
+    /**
+     * The stream is closed; this was its last batch.
+     */
+    bool closed;
+} ds_state_update;
 
 #ifdef __cplusplus
 extern "C" {
@@ -427,6 +492,14 @@ ds_status ds_last_error_code(void);
  * fallible `ds_` function on the same thread.
  */
 const char *ds_last_error_message(void);
+
+/**
+ * On `DS_MALFORMED_EVENT`: the field at fault of the calling thread's last error
+ * (`type`, `key`, `value`, `headers.operation`, ...; `""` for the event as a whole), or
+ * `NULL` when the last error names no field. Valid until the next fallible `ds_` call on
+ * the same thread.
+ */
+const char *ds_last_error_field(void);
 
 /**
  * The HTTP status behind the calling thread's last error, or 0 when it had no HTTP
@@ -631,6 +704,146 @@ const char *ds_server_url(const struct ds_server *server);
  */
 ds_status ds_server_stop(struct ds_server *server);
 #endif
+
+/**
+ * A new, empty state (free with `ds_state_free`). Never `NULL`.
+ */
+struct ds_state *ds_state_new(void);
+
+/**
+ * Frees a state. `NULL` is a no-op.
+ *
+ * # Safety
+ * `state` must be `NULL` or a state from this library, not freed before and not used
+ * after.
+ */
+void ds_state_free(struct ds_state *state);
+
+/**
+ * Applies a JSON array of State Protocol events (`len` bytes at `data`, a read chunk of a
+ * JSON stream). With `skip_malformed`, malformed events are skipped and counted in
+ * `*out_malformed`; without, the first one fails the call with `DS_MALFORMED_EVENT`
+ * (`ds_last_error_field` names the field) and nothing of the batch is applied.
+ * `*out_applied` receives the number of events applied. Either out pointer may be `NULL`.
+ *
+ * # Safety
+ * `state` must be a live state; `data` readable for `len` bytes; the out pointers `NULL`
+ * or writable.
+ */
+ds_status ds_state_apply_json(struct ds_state *state,
+                              const uint8_t *data,
+                              size_t len,
+                              bool skip_malformed,
+                              size_t *out_applied,
+                              size_t *out_malformed);
+
+/**
+ * Looks up `type`/`key`. On `DS_OK`, `*out_found` says whether it is present; if so,
+ * `*out_value` / `*out_len` hold its JSON text (borrowed, not NUL-terminated, valid until
+ * the state is changed or freed).
+ *
+ * # Safety
+ * `state` must be a live state; `entity_type` and `key` NUL-terminated; the out pointers
+ * writable.
+ */
+ds_status ds_state_get(const struct ds_state *state,
+                       const char *entity_type,
+                       const char *key,
+                       const char **out_value,
+                       size_t *out_len,
+                       bool *out_found);
+
+/**
+ * Calls `callback` with every entity of `type`, sorted by key, until it returns `false`.
+ *
+ * # Safety
+ * `state` must be a live state not changed during the call; `entity_type`
+ * NUL-terminated; `callback` a valid function that does not unwind.
+ */
+ds_status ds_state_iter(const struct ds_state *state,
+                        const char *entity_type,
+                        ds_entity_callback callback,
+                        void *user_data);
+
+/**
+ * The number of entities of `type` (0 for an unknown type or bad arguments).
+ *
+ * # Safety
+ * `state` must be a live state; `entity_type` NUL-terminated.
+ */
+size_t ds_state_size(const struct ds_state *state, const char *entity_type);
+
+/**
+ * True between a `snapshot-start` and its `snapshot-end`.
+ *
+ * # Safety
+ * `state` must be `NULL` or a live state.
+ */
+bool ds_state_in_snapshot(const struct ds_state *state);
+
+/**
+ * The whole state as sorted JSON `{type: {key: value}}` in `*out` (free with
+ * `ds_string_free`).
+ *
+ * # Safety
+ * `state` must be a live state; `out` writable.
+ */
+ds_status ds_state_to_json(const struct ds_state *state, char **out);
+
+/**
+ * Opens a follower of `stream` from `checkpoint` (JSON from
+ * `ds_state_follower_checkpoint`, or `NULL` for the beginning). `live` is a
+ * `ds_live_mode`; with `stop_on_malformed` a malformed event fails `next` with
+ * `DS_MALFORMED_EVENT` and every later call with `DS_STOPPED`, otherwise it is skipped
+ * and counted. Sends nothing until the first `ds_state_follower_next`.
+ *
+ * # Safety
+ * `stream` must be a live handle; `checkpoint` `NULL` or NUL-terminated; `out` writable.
+ */
+ds_status ds_state_follower_open(const struct ds_stream *stream,
+                                 const char *checkpoint,
+                                 int32_t live,
+                                 bool stop_on_malformed,
+                                 struct ds_state_follower **out);
+
+/**
+ * Waits for the next batch and applies it. On `DS_OK`, `*out_has_update` says whether
+ * `*out_update` holds one: `false` means the follower ended (caught up with
+ * `DS_LIVE_OFF`, or the stream is closed).
+ *
+ * # Safety
+ * `follower` must be a live follower not used concurrently; the out pointers writable.
+ */
+ds_status ds_state_follower_next(struct ds_state_follower *follower,
+                                 struct ds_state_update *out_update,
+                                 bool *out_has_update);
+
+/**
+ * The follower's state at its last up-to-date batch, as a new state handle (free it with
+ * `ds_state_free`; later batches do not change it). `NULL` for a `NULL` follower.
+ *
+ * # Safety
+ * `follower` must be `NULL` or a live follower.
+ */
+struct ds_state *ds_state_follower_state(const struct ds_state_follower *follower);
+
+/**
+ * The follower's last up-to-date state and its offset as a checkpoint (JSON) in `*out`,
+ * for `ds_state_follower_open`; free with `ds_string_free`.
+ *
+ * # Safety
+ * `follower` must be a live follower; `out` writable.
+ */
+ds_status ds_state_follower_checkpoint(const struct ds_state_follower *follower, char **out);
+
+/**
+ * Frees a follower. `NULL` is a no-op.
+ *
+ * # Safety
+ * `follower` must be `NULL` or a follower from `ds_state_follower_open`, not freed before
+ * and not used after.
+ */
+void ds_state_follower_free(struct ds_state_follower *follower);
 
 #ifdef __cplusplus
 }  // extern "C"

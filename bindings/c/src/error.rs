@@ -63,6 +63,13 @@ pub enum ds_status {
     DS_BUFFER_FULL = 17,
     /// The producer was closed and accepts no more data.
     DS_PRODUCER_CLOSED = 18,
+    /// A State Protocol event does not follow the protocol; `ds_last_error_field` names
+    /// the field at fault. Fix the producer of the stream.
+    DS_MALFORMED_EVENT = 30,
+    /// A saved state checkpoint could not be read. Start from the beginning instead.
+    DS_BAD_CHECKPOINT = 31,
+    /// A state follower stopped earlier on a malformed event.
+    DS_STOPPED = 32,
     /// An I/O error outside HTTP: the in-process server could not start or stop, or the
     /// library's runtime could not be built.
     DS_IO_ERROR = 100,
@@ -75,7 +82,7 @@ pub enum ds_status {
 
 impl ds_status {
     /// Every status, in code order.
-    pub(crate) const ALL: [ds_status; 22] = [
+    pub(crate) const ALL: [ds_status; 25] = [
         ds_status::DS_OK,
         ds_status::DS_NOT_FOUND,
         ds_status::DS_GONE,
@@ -95,6 +102,9 @@ impl ds_status {
         ds_status::DS_INVALID_ARGUMENT,
         ds_status::DS_BUFFER_FULL,
         ds_status::DS_PRODUCER_CLOSED,
+        ds_status::DS_MALFORMED_EVENT,
+        ds_status::DS_BAD_CHECKPOINT,
+        ds_status::DS_STOPPED,
         ds_status::DS_IO_ERROR,
         ds_status::DS_UNKNOWN,
         ds_status::DS_PANIC,
@@ -123,6 +133,9 @@ impl ds_status {
             ds_status::DS_INVALID_ARGUMENT => c"INVALID_ARGUMENT",
             ds_status::DS_BUFFER_FULL => c"BUFFER_FULL",
             ds_status::DS_PRODUCER_CLOSED => c"PRODUCER_CLOSED",
+            ds_status::DS_MALFORMED_EVENT => c"MALFORMED_EVENT",
+            ds_status::DS_BAD_CHECKPOINT => c"BAD_CHECKPOINT",
+            ds_status::DS_STOPPED => c"STOPPED",
             ds_status::DS_IO_ERROR => c"IO_ERROR",
             ds_status::DS_UNKNOWN => c"UNKNOWN",
             ds_status::DS_PANIC => c"PANIC",
@@ -155,6 +168,22 @@ pub(crate) fn status_of_kind(kind: ErrorKind) -> ds_status {
     }
 }
 
+/// The one mapping from State Protocol errors to C status codes (a stream error is the
+/// client error underneath).
+pub(crate) fn status_of_state(e: &durastream::state::Error) -> ds_status {
+    use durastream::state::ErrorKind as K;
+    if let Some(c) = e.client_error() {
+        return status_of_kind(c.kind());
+    }
+    match e.kind() {
+        K::Malformed => ds_status::DS_MALFORMED_EVENT,
+        K::Checkpoint => ds_status::DS_BAD_CHECKPOINT,
+        K::Stopped => ds_status::DS_STOPPED,
+        K::InvalidArgument | K::Decode => ds_status::DS_INVALID_ARGUMENT,
+        _ => ds_status::DS_UNKNOWN,
+    }
+}
+
 /// A failure inside the C adapter, before it is flattened into the last error.
 #[derive(Debug)]
 pub(crate) enum FfiError {
@@ -168,6 +197,14 @@ pub(crate) enum FfiError {
     Io(std::io::Error),
     /// A Rust panic caught at the boundary.
     Panic(String),
+    /// A State Protocol error.
+    State(durastream::state::Error),
+}
+
+impl From<durastream::state::Error> for FfiError {
+    fn from(e: durastream::state::Error) -> Self {
+        FfiError::State(e)
+    }
 }
 
 impl From<Error> for FfiError {
@@ -196,6 +233,7 @@ impl FfiError {
             FfiError::Text(_) => ds_status::DS_PARSE_ERROR,
             FfiError::Io(_) => ds_status::DS_IO_ERROR,
             FfiError::Panic(_) => ds_status::DS_PANIC,
+            FfiError::State(e) => status_of_state(e),
         }
     }
 
@@ -203,6 +241,7 @@ impl FfiError {
     pub(crate) fn http_status(&self) -> u16 {
         match self {
             FfiError::Core(e) => e.status().unwrap_or(0),
+            FfiError::State(e) => e.client_error().and_then(|c| c.status()).unwrap_or(0),
             _ => 0,
         }
     }
@@ -211,6 +250,7 @@ impl FfiError {
     pub(crate) fn retryable(&self) -> bool {
         match self {
             FfiError::Core(e) => e.is_retryable(),
+            FfiError::State(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -222,6 +262,7 @@ impl FfiError {
             FfiError::Argument(m) | FfiError::Text(m) => m.clone(),
             FfiError::Io(e) => e.to_string(),
             FfiError::Panic(m) => format!("internal error (panic): {m}"),
+            FfiError::State(e) => e.to_string(),
         }
     }
 }
@@ -231,6 +272,7 @@ struct LastError {
     message: CString,
     http_status: u16,
     retryable: bool,
+    field: Option<CString>,
 }
 
 thread_local! {
@@ -240,8 +282,19 @@ thread_local! {
 fn set_last_error(e: &FfiError) -> ds_status {
     let status = e.status();
     let message = CString::new(e.message().replace('\0', "\\0")).unwrap_or_default();
-    let last =
-        LastError { status, message, http_status: e.http_status(), retryable: e.retryable() };
+    let field = match e {
+        FfiError::State(s) => {
+            s.field().map(|f| CString::new(f.replace('\0', "\\0")).unwrap_or_default())
+        }
+        _ => None,
+    };
+    let last = LastError {
+        status,
+        message,
+        http_status: e.http_status(),
+        retryable: e.retryable(),
+        field,
+    };
     // `try_with` fails only while the thread is being torn down; the code is still returned.
     let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = Some(last));
     status
@@ -308,6 +361,21 @@ pub extern "C" fn ds_last_error_message() -> *const c_char {
             .ok()
             .flatten()
             .unwrap_or(c"".as_ptr())
+    })
+}
+
+/// On `DS_MALFORMED_EVENT`: the field at fault of the calling thread's last error
+/// (`type`, `key`, `value`, `headers.operation`, ...; `""` for the event as a whole), or
+/// `NULL` when the last error names no field. Valid until the next fallible `ds_` call on
+/// the same thread.
+#[no_mangle]
+pub extern "C" fn ds_last_error_field() -> *const c_char {
+    guard(std::ptr::null(), || {
+        LAST_ERROR
+            .try_with(|l| l.borrow().as_ref().and_then(|e| e.field.as_ref().map(|f| f.as_ptr())))
+            .ok()
+            .flatten()
+            .unwrap_or(std::ptr::null())
     })
 }
 
@@ -378,6 +446,28 @@ mod tests {
         assert_eq!(ds_status::DS_IO_ERROR as i32, 100);
         assert_eq!(ds_status::DS_UNKNOWN as i32, 101);
         assert_eq!(ds_status::DS_PANIC as i32, 102);
+    }
+
+    #[test]
+    fn state_mapping_is_pinned() {
+        let mut st = durastream::state::MaterializedState::new();
+        let e = st
+            .apply_batch_json(
+                br#"[{"type":"t","headers":{"operation":"insert"}}]"#,
+                Default::default(),
+            )
+            .map(|o| o.malformed[0].clone())
+            .expect("an array");
+        assert_eq!(status_of_state(&e), ds_status::DS_MALFORMED_EVENT);
+        assert_eq!(ds_status::DS_MALFORMED_EVENT.name().to_str().expect("ASCII"), e.code());
+        let bad = durastream::state::Checkpoint::from_json("{}").expect_err("not a checkpoint");
+        assert_eq!(status_of_state(&bad), ds_status::DS_BAD_CHECKPOINT);
+        assert_eq!(ds_status::DS_BAD_CHECKPOINT.name().to_str().expect("ASCII"), bad.code());
+        assert_eq!(ds_status::DS_STOPPED as i32, 32);
+        assert_eq!(boundary(|| Err(FfiError::State(e.clone()))), ds_status::DS_MALFORMED_EVENT);
+        // SAFETY: a non-NULL result is a valid NUL-terminated string.
+        let field = unsafe { std::ffi::CStr::from_ptr(ds_last_error_field()) };
+        assert_eq!(field.to_str().expect("UTF-8"), "key");
     }
 
     #[test]

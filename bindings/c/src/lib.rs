@@ -2,7 +2,7 @@
 //! the in-process server behind a small, stable C interface.
 //!
 //! - Handles are opaque pointers (`ds_client`, `ds_stream`, `ds_reader`, `ds_producer`,
-//!   `ds_server`) created by a `*_new`/`*_open`/`*_start` function and released by the
+//!   `ds_server`, `ds_state`, `ds_state_follower`) created by a `*_new`/`*_open`/`*_start` function and released by the
 //!   matching `*_free`/`*_stop`. Passing `NULL` to a `*_free` function is a no-op.
 //! - Every fallible function returns a `ds_status` (`DS_OK` is 0; the other codes mirror the
 //!   core `ErrorKind` and never change value). On failure the thread-local last error holds
@@ -26,6 +26,7 @@ mod reader;
 mod runtime;
 #[cfg(feature = "server")]
 mod server;
+mod state;
 
 pub use client::{ds_client, ds_stream, ds_stream_info};
 pub use error::ds_status;
@@ -33,6 +34,7 @@ pub use producer::ds_producer;
 pub use reader::{ds_chunk, ds_live_mode, ds_read_callback, ds_reader};
 #[cfg(feature = "server")]
 pub use server::ds_server;
+pub use state::{ds_entity_callback, ds_state, ds_state_follower, ds_state_update};
 
 use std::ffi::c_char;
 

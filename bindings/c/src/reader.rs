@@ -96,7 +96,7 @@ impl Held {
     }
 }
 
-fn live_mode(live: i32) -> Result<LiveMode, FfiError> {
+pub(crate) fn live_mode(live: i32) -> Result<LiveMode, FfiError> {
     match live {
         x if x == ds_live_mode::DS_LIVE_OFF as i32 => Ok(LiveMode::Off),
         x if x == ds_live_mode::DS_LIVE_LONG_POLL as i32 => Ok(LiveMode::LongPoll),

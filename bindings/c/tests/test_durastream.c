@@ -844,7 +844,177 @@ static void test_access_control(void) {
     CHECK(bad == NULL);
 }
 
-int main(void) {
+/* ---- State Protocol ---- */
+
+typedef struct {
+    char keys[8][32];
+    char values[8][64];
+    int n;
+} entities;
+
+static bool on_entity(void *user_data, const char *key, size_t key_len, const char *value,
+                      size_t value_len) {
+    entities *e = user_data;
+    if (e->n >= 8 || key_len >= 32 || value_len >= 64) return false;
+    memcpy(e->keys[e->n], key, key_len);
+    e->keys[e->n][key_len] = 0;
+    memcpy(e->values[e->n], value, value_len);
+    e->values[e->n][value_len] = 0;
+    e->n++;
+    return true;
+}
+
+static void apply_str(ds_state *s, const char *json, bool skip, size_t *applied, size_t *bad) {
+    CHECK_OK(ds_state_apply_json(s, (const uint8_t *)json, strlen(json), skip, applied, bad));
+}
+
+static void test_state(void) {
+    ds_state *s = ds_state_new();
+    CHECK(s != NULL);
+    size_t applied = 0, bad = 0;
+    apply_str(s,
+              "[{\"type\":\"presence\",\"key\":\"bob\",\"value\":{\"on\":true},\"headers\":{\"operation\":\"insert\"}},"
+              "{\"type\":\"presence\",\"key\":\"ann\",\"value\":{\"on\":false},\"headers\":{\"operation\":\"insert\"}},"
+              "{\"type\":\"presence\",\"key\":\"ann\",\"value\":{\"on\":true},\"headers\":{\"operation\":\"update\"}},"
+              "{\"type\":\"room\",\"key\":\"r\",\"value\":1,\"headers\":{\"operation\":\"upsert\"}},"
+              "{\"type\":\"room\",\"key\":\"r\",\"headers\":{\"operation\":\"delete\"}},"
+              "{\"headers\":{\"control\":\"snapshot-start\"}}]",
+              false, &applied, &bad);
+    CHECK(applied == 6 && bad == 0);
+    CHECK(ds_state_in_snapshot(s));
+    CHECK(ds_state_size(s, "presence") == 2);
+    CHECK(ds_state_size(s, "room") == 0);
+
+    const char *value = NULL;
+    size_t len = 0;
+    bool found = false;
+    CHECK_OK(ds_state_get(s, "presence", "ann", &value, &len, &found));
+    CHECK(found && len == 11 && strncmp(value, "{\"on\":true}", len) == 0);
+    CHECK_OK(ds_state_get(s, "presence", "zoe", &value, &len, &found));
+    CHECK(!found && value == NULL && len == 0);
+
+    entities e = {0};
+    CHECK_OK(ds_state_iter(s, "presence", on_entity, &e));
+    CHECK(e.n == 2);
+    CHECK_STR(e.keys[0], "ann"); /* sorted by key */
+    CHECK_STR(e.keys[1], "bob");
+    CHECK_STR(e.values[1], "{\"on\":true}");
+
+    char *json = NULL;
+    CHECK_OK(ds_state_to_json(s, &json));
+    CHECK_STR(json, "{\"presence\":{\"ann\":{\"on\":true},\"bob\":{\"on\":true}}}");
+    ds_string_free(json);
+
+    /* A malformed event names its field; the batch applies nothing. */
+    const char *badj = "[{\"type\":\"t\",\"key\":\"k\",\"value\":1,\"headers\":{\"operation\":\"insert\"}},"
+                       "{\"type\":\"t\",\"key\":\"\",\"headers\":{\"operation\":\"delete\"}}]";
+    CHECK_ERR(ds_state_apply_json(s, (const uint8_t *)badj, strlen(badj), false, &applied, &bad),
+              DS_MALFORMED_EVENT);
+    CHECK_STR(ds_last_error_field(), "key");
+    CHECK(ds_state_size(s, "t") == 0);
+    apply_str(s, badj, true, &applied, &bad);
+    CHECK(applied == 1 && bad == 1);
+    CHECK(ds_last_error_field() == NULL);
+    CHECK_ERR(ds_state_apply_json(s, (const uint8_t *)"{", 1, true, NULL, NULL), DS_MALFORMED_EVENT);
+    CHECK_STR(ds_status_name(DS_MALFORMED_EVENT), "MALFORMED_EVENT");
+    CHECK_ERR(ds_state_get(s, NULL, "k", &value, &len, &found), DS_INVALID_ARGUMENT);
+    apply_str(s, "[{\"headers\":{\"control\":\"reset\"}}]", false, NULL, NULL);
+    CHECK(ds_state_size(s, "presence") == 0);
+    ds_state_free(s);
+    ds_state_free(NULL);
+}
+
+static void test_state_follower(void) {
+    ds_client *client = new_client();
+    ds_stream *stream = new_stream(client, "state");
+    bool created = false;
+    CHECK_OK(ds_stream_create(stream, "application/json", &created));
+    append_str(stream, "{\"type\":\"flag\",\"key\":\"dark\",\"value\":true,\"headers\":{\"operation\":\"insert\"}}", NULL);
+    append_str(stream, "{\"type\":\"flag\",\"key\":\"x\",\"headers\":{\"operation\":\"teleport\"}}", NULL);
+
+    ds_state_follower *f = NULL;
+    CHECK_OK(ds_state_follower_open(stream, NULL, DS_LIVE_OFF, false, &f));
+    ds_state_update u;
+    bool has = false;
+    size_t applied = 0, malformed = 0;
+    bool consistent = false;
+    for (;;) {
+        CHECK_OK(ds_state_follower_next(f, &u, &has));
+        if (!has) break;
+        CHECK(u.offset != NULL);
+        applied += u.applied;
+        malformed += u.malformed;
+        consistent = u.consistent;
+    }
+    CHECK(applied == 1 && malformed == 1 && consistent);
+    ds_state *view = ds_state_follower_state(f);
+    CHECK(ds_state_size(view, "flag") == 1);
+    char *checkpoint = NULL;
+    CHECK_OK(ds_state_follower_checkpoint(f, &checkpoint));
+    ds_state_free(view);
+    ds_state_follower_free(f);
+
+    /* Resumed from the checkpoint: the saved state, then only the tail. */
+    append_str(stream, "{\"type\":\"flag\",\"key\":\"beta\",\"value\":false,\"headers\":{\"operation\":\"insert\"}}", NULL);
+    CHECK_OK(ds_state_follower_open(stream, checkpoint, DS_LIVE_OFF, false, &f));
+    CHECK_OK(ds_state_follower_next(f, &u, &has));
+    CHECK(has && u.applied == 1 && u.up_to_date);
+    view = ds_state_follower_state(f);
+    CHECK(ds_state_size(view, "flag") == 2);
+    ds_state_free(view);
+    ds_state_follower_free(f);
+    ds_string_free(checkpoint);
+
+    /* Policy stop: the malformed event fails, then the follower is stopped. */
+    CHECK_OK(ds_state_follower_open(stream, NULL, DS_LIVE_OFF, true, &f));
+    CHECK_ERR(ds_state_follower_next(f, &u, &has), DS_MALFORMED_EVENT);
+    CHECK_STR(ds_last_error_field(), "headers.operation");
+    CHECK_ERR(ds_state_follower_next(f, &u, &has), DS_STOPPED);
+    ds_state_follower_free(f);
+
+    CHECK_ERR(ds_state_follower_open(stream, "{}", DS_LIVE_OFF, false, &f), DS_BAD_CHECKPOINT);
+    CHECK(f == NULL);
+    ds_stream_free(stream);
+    ds_client_free(client);
+}
+
+/* `--materialize FILE`: applies the events of FILE (one JSON event per line) one by one
+ * and prints the indices of the malformed ones, then the state as JSON. Used by
+ * tests/state_agreement.py with the shared fixtures. */
+static int materialize(const char *path) {
+    FILE *in = fopen(path, "r");
+    if (!in) return 2;
+    ds_state *s = ds_state_new();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int index = 0;
+    printf("malformed:");
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (line[n - 1] == '\n') line[--n] = 0;
+        char *batch = malloc((size_t)n + 3);
+        batch[0] = '[';
+        memcpy(batch + 1, line, (size_t)n);
+        batch[n + 1] = ']';
+        batch[n + 2] = 0;
+        if (ds_state_apply_json(s, (const uint8_t *)batch, (size_t)n + 2, false, NULL, NULL) != DS_OK) {
+            printf(" %d", index);
+        }
+        free(batch);
+        index++;
+    }
+    free(line);
+    fclose(in);
+    char *json = NULL;
+    int rc = ds_state_to_json(s, &json) == DS_OK ? 0 : 1;
+    printf("\n%s\n", json ? json : "");
+    ds_string_free(json);
+    ds_state_free(s);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--materialize") == 0) return materialize(argv[2]);
     if (ds_server_start(NULL, &server) != DS_OK) {
         fprintf(stderr, "cannot start the in-process server: %s\n", ds_last_error_message());
         return 2;
@@ -864,6 +1034,8 @@ int main(void) {
     run("last_error_is_per_thread", test_last_error_is_per_thread);
     run("callback_reentry", test_callback_reentry);
     run("access_control", test_access_control);
+    run("state", test_state);
+    run("state_follower", test_state_follower);
     if (ds_server_stop(server) != DS_OK) {
         fprintf(stderr, "stopping the server failed: %s\n", ds_last_error_message());
         tests_failed++;

@@ -103,6 +103,22 @@ pub enum DurastreamError {
     /// The producer was closed or detached and accepts no more data.
     #[error("{}", info.message)]
     ProducerClosed { info: ErrorInfo },
+    /// A State Protocol error; `info.code` says which: `MALFORMED_EVENT` (an event does not
+    /// follow the protocol, `field` names the field at fault), `DECODE_ERROR`,
+    /// `INVALID_ARGUMENT`, `BAD_CHECKPOINT` (start from the beginning instead) or `STOPPED`
+    /// (a follower stopped on a malformed event). Stream failures underneath raise their
+    /// own variant.
+    #[error("{}", info.message)]
+    State {
+        info: ErrorInfo,
+        /// The field at fault (`type`, `key`, `headers.operation`, ...; empty for the
+        /// event as a whole).
+        field: Option<String>,
+        /// The event's position in its batch.
+        index: Option<u64>,
+        /// The stream offset of the batch holding the event (followers).
+        offset: Option<String>,
+    },
 }
 
 impl DurastreamError {
@@ -127,7 +143,8 @@ impl DurastreamError {
             | E::Timeout { info }
             | E::InvalidArgument { info }
             | E::BufferFull { info }
-            | E::ProducerClosed { info } => info,
+            | E::ProducerClosed { info }
+            | E::State { info, .. } => info,
         }
     }
 
@@ -157,6 +174,34 @@ impl From<Error> for DurastreamError {
             retryable: e.is_retryable(),
         };
         DurastreamError::with_kind(e.kind(), info)
+    }
+}
+
+impl From<durastream::state::Error> for DurastreamError {
+    fn from(e: durastream::state::Error) -> Self {
+        if let Some(client) = e.client_error() {
+            return client.clone().into();
+        }
+        DurastreamError::State {
+            info: ErrorInfo {
+                code: e.code().to_string(),
+                message: e.message().to_string(),
+                status: None,
+                url: None,
+                stream_path: None,
+                expected_seq: None,
+                received_seq: None,
+                current_epoch: None,
+                final_offset: None,
+                retry_after_ms: None,
+                attempts: 1,
+                argument: None,
+                retryable: e.is_retryable(),
+            },
+            field: e.field().map(str::to_string),
+            index: e.index().map(|i| i as u64),
+            offset: e.offset().map(str::to_string),
+        }
     }
 }
 
@@ -272,5 +317,24 @@ mod tests {
         assert_eq!(info.stream_path.as_deref(), Some("/v1/stream/missing"));
         assert!(!info.retryable);
         server.shutdown_blocking();
+    }
+
+    #[test]
+    fn state_errors_keep_code_field_and_index() {
+        let mut s = durastream::state::MaterializedState::new();
+        let e = s
+            .apply_batch_json(
+                br#"[{"type":"t","key":"k","headers":{"operation":"x"}}]"#,
+                durastream::state::MalformedPolicy::Stop,
+            )
+            .expect_err("malformed");
+        match DurastreamError::from(e) {
+            DurastreamError::State { info, field, index, .. } => {
+                assert_eq!(info.code, "MALFORMED_EVENT");
+                assert_eq!(field.as_deref(), Some("headers.operation"));
+                assert_eq!(index, Some(0));
+            }
+            other => panic!("not a State error: {other:?}"),
+        }
     }
 }

@@ -25,6 +25,7 @@ mod reader;
 mod runtime;
 #[cfg(feature = "server")]
 mod server;
+mod state;
 mod stream;
 
 pub use client::{Client, ClientOptions, HeaderProvider, RetryConfig, TimeoutConfig};
@@ -33,6 +34,10 @@ pub use producer::{Producer, ProducerErrorListener, ProducerOptions};
 pub use reader::{Chunk, JsonBatch, JsonReader, LiveMode, ReadOptions, Reader};
 #[cfg(feature = "server")]
 pub use server::{TestServer, TestServerOptions};
+pub use state::{
+    build_change_event, validate_state_event, ApplyOutcome, ChangeKind, Entity, MalformedEvent,
+    MaterializedState, StateChange, StateFollower, StateFollowerOptions, StateUpdate,
+};
 pub use stream::{
     AppendOptions, AppendResult, CloseResult, CreateOptions, CreateResult, DurableStream,
     ForkOptions, StreamInfo,

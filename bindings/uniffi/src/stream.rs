@@ -115,7 +115,7 @@ impl DurableStream {
         DurableStream { inner }
     }
 
-    fn handle(&self) -> core::DurableStream {
+    pub(crate) fn handle(&self) -> core::DurableStream {
         self.inner.clone()
     }
 }

@@ -172,7 +172,7 @@ extension DurastreamError {
              .BadRequest(let info), .InvalidOffset(let info), .Unauthorized(let info),
              .UnexpectedStatus(let info), .RetryExhausted(let info), .Parse(let info),
              .Network(let info), .Timeout(let info), .InvalidArgument(let info),
-             .BufferFull(let info), .ProducerClosed(let info):
+             .BufferFull(let info), .ProducerClosed(let info), .State(let info, _, _, _):
             return info
         }
     }

@@ -1848,6 +1848,322 @@ public func FfiConverterTypeJsonReader_lower(_ value: JsonReader) -> UInt64 {
 
 
 /**
+ * Core's materialized state (type → key → JSON value). Thread-safe; a state taken from a
+ * follower is copied on its first change.
+ */
+public protocol MaterializedStateProtocol: AnyObject, Sendable {
+    
+    /**
+     * Applies a JSON array of events. A malformed event fails with a `State` error and
+     * applies nothing of the batch, unless `skipMalformed`: then it is skipped and listed.
+     */
+    func applyJson(events: String, skipMalformed: Bool) throws  -> ApplyOutcome
+    
+    /**
+     * Removes every entity.
+     */
+    func clear() 
+    
+    /**
+     * True when `entityType`/`key` is present.
+     */
+    func contains(entityType: String, key: String)  -> Bool
+    
+    /**
+     * The entities of a type, sorted by key.
+     */
+    func entities(entityType: String)  -> [Entity]
+    
+    /**
+     * The value at `entityType`/`key` as JSON text.
+     */
+    func get(entityType: String, key: String)  -> String?
+    
+    /**
+     * True inside an open snapshot.
+     */
+    func inSnapshot()  -> Bool
+    
+    /**
+     * The number of entities of a type.
+     */
+    func size(entityType: String)  -> UInt64
+    
+    /**
+     * The whole state as sorted JSON `{type: {key: value}}`.
+     */
+    func toJson()  -> String
+    
+    /**
+     * The number of entities of every type.
+     */
+    func total()  -> UInt64
+    
+    /**
+     * The types holding at least one entity, sorted.
+     */
+    func types()  -> [String]
+    
+}
+/**
+ * Core's materialized state (type → key → JSON value). Thread-safe; a state taken from a
+ * follower is copied on its first change.
+ */
+open class MaterializedState: MaterializedStateProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durastream_ffi_fn_clone_materializedstate(self.handle, $0) }
+    }
+    /**
+     * An empty state.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_constructor_materializedstate_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durastream_ffi_fn_free_materializedstate(handle, $0) }
+    }
+
+    
+    /**
+     * The state saved by `toJson` (`{type: {key: value}}`).
+     */
+public static func fromJson(json: String)throws  -> MaterializedState  {
+    return try  FfiConverterTypeMaterializedState_lift(try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_constructor_materializedstate_from_json(
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * Applies a JSON array of events. A malformed event fails with a `State` error and
+     * applies nothing of the batch, unless `skipMalformed`: then it is skipped and listed.
+     */
+open func applyJson(events: String, skipMalformed: Bool)throws  -> ApplyOutcome  {
+    return try  FfiConverterTypeApplyOutcome_lift(try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_apply_json(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(events),
+        FfiConverterBool.lower(skipMalformed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes every entity.
+     */
+open func clear()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_clear(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * True when `entityType`/`key` is present.
+     */
+open func contains(entityType: String, key: String) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_contains(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(entityType),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The entities of a type, sorted by key.
+     */
+open func entities(entityType: String) -> [Entity]  {
+    return try!  FfiConverterSequenceTypeEntity.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_entities(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(entityType),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The value at `entityType`/`key` as JSON text.
+     */
+open func get(entityType: String, key: String) -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_get(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(entityType),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True inside an open snapshot.
+     */
+open func inSnapshot() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_in_snapshot(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The number of entities of a type.
+     */
+open func size(entityType: String) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_size(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(entityType),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The whole state as sorted JSON `{type: {key: value}}`.
+     */
+open func toJson() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_to_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The number of entities of every type.
+     */
+open func total() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_total(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The types holding at least one entity, sorted.
+     */
+open func types() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_types(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMaterializedState: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = MaterializedState
+
+    public static func lift(_ handle: UInt64) throws -> MaterializedState {
+        return MaterializedState(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: MaterializedState) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MaterializedState {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: MaterializedState, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMaterializedState_lift(_ handle: UInt64) throws -> MaterializedState {
+    return try FfiConverterTypeMaterializedState.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMaterializedState_lower(_ value: MaterializedState) -> UInt64 {
+    return FfiConverterTypeMaterializedState.lower(value)
+}
+
+
+
+
+
+
+/**
  * An idempotent producer (exactly-once appends, batched and pipelined). Thread-safe.
  * Releasing the handle (`close()` in Kotlin, deinit in Swift) flushes in the background
  * on a best-effort basis; call `flush()`, `detach()` or `closeStream()` to know the
@@ -2688,6 +3004,248 @@ public func FfiConverterTypeReader_lower(_ value: Reader) -> UInt64 {
 
 
 /**
+ * Follows a State Protocol stream: catches up, then follows live, applying events in
+ * order. Thread-safe; `next()` calls are served one at a time.
+ */
+public protocol StateFollowerProtocol: AnyObject, Sendable {
+    
+    /**
+     * Stops following: a waiting `next()` returns `null`/`nil`, and so does every later
+     * one.
+     */
+    func cancel() 
+    
+    /**
+     * `state()` and its offset as a checkpoint (JSON) for `StateFollowerOptions.checkpoint`.
+     */
+    func checkpoint()  -> String
+    
+    /**
+     * True when `state()` is consistent: up to date and outside a snapshot.
+     */
+    func isConsistent()  -> Bool
+    
+    /**
+     * The next applied batch, or `null`/`nil` once the stream ended or `cancel()` was
+     * called. After a stream error, calling again retries from the same offset.
+     */
+    func next() async throws  -> StateUpdate?
+    
+    /**
+     * The offset of `state()`.
+     */
+    func offset()  -> String
+    
+    /**
+     * The state after the last up-to-date batch (a copy shared with the follower; later
+     * batches do not change it).
+     */
+    func state()  -> MaterializedState
+    
+}
+/**
+ * Follows a State Protocol stream: catches up, then follows live, applying events in
+ * order. Thread-safe; `next()` calls are served one at a time.
+ */
+open class StateFollower: StateFollowerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_durastream_ffi_fn_clone_statefollower(self.handle, $0) }
+    }
+    /**
+     * A follower of `stream` (nothing is sent until `next()`). A bad checkpoint fails
+     * with a `State` error (`BAD_CHECKPOINT`).
+     */
+public convenience init(stream: DurableStream, options: StateFollowerOptions)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_constructor_statefollower_new(
+        FfiConverterTypeDurableStream_lower(stream),
+        FfiConverterTypeStateFollowerOptions_lower(options),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_durastream_ffi_fn_free_statefollower(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Stops following: a waiting `next()` returns `null`/`nil`, and so does every later
+     * one.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_statefollower_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `state()` and its offset as a checkpoint (JSON) for `StateFollowerOptions.checkpoint`.
+     */
+open func checkpoint() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_statefollower_checkpoint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True when `state()` is consistent: up to date and outside a snapshot.
+     */
+open func isConsistent() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_statefollower_is_consistent(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next applied batch, or `null`/`nil` once the stream ended or `cancel()` was
+     * called. After a stream error, calling again retries from the same offset.
+     */
+open func next()async throws  -> StateUpdate?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_durastream_ffi_fn_method_statefollower_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_durastream_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_durastream_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_durastream_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeStateUpdate.lift,
+            errorHandler: FfiConverterTypeDurastreamError_lift
+        )
+}
+    
+    /**
+     * The offset of `state()`.
+     */
+open func offset() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_statefollower_offset(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The state after the last up-to-date batch (a copy shared with the follower; later
+     * batches do not change it).
+     */
+open func state() -> MaterializedState  {
+    return try!  FfiConverterTypeMaterializedState_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_statefollower_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStateFollower: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = StateFollower
+
+    public static func lift(_ handle: UInt64) throws -> StateFollower {
+        return StateFollower(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: StateFollower) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StateFollower {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: StateFollower, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateFollower_lift(_ handle: UInt64) throws -> StateFollower {
+    return try FfiConverterTypeStateFollower.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateFollower_lower(_ value: StateFollower) -> UInt64 {
+    return FfiConverterTypeStateFollower.lower(value)
+}
+
+
+
+
+
+
+/**
  * A durastream server running in this process on a free loopback port. Stops on
  * `shutdown()` or when released.
  */
@@ -3007,6 +3565,75 @@ public func FfiConverterTypeAppendResult_lift(_ buf: RustBuffer) throws -> Appen
 #endif
 public func FfiConverterTypeAppendResult_lower(_ value: AppendResult) -> RustBuffer {
     return FfiConverterTypeAppendResult.lower(value)
+}
+
+
+/**
+ * What one `applyJson` did.
+ */
+public struct ApplyOutcome: Equatable, Hashable {
+    /**
+     * One entry per applied event, in order.
+     */
+    public var changes: [StateChange]
+    /**
+     * Malformed events skipped.
+     */
+    public var malformed: [MalformedEvent]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One entry per applied event, in order.
+         */changes: [StateChange], 
+        /**
+         * Malformed events skipped.
+         */malformed: [MalformedEvent]) {
+        self.changes = changes
+        self.malformed = malformed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ApplyOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeApplyOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ApplyOutcome {
+        return
+            try ApplyOutcome(
+                changes: FfiConverterSequenceTypeStateChange.read(from: &buf), 
+                malformed: FfiConverterSequenceTypeMalformedEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ApplyOutcome, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeStateChange.write(value.changes, into: &buf)
+        FfiConverterSequenceTypeMalformedEvent.write(value.malformed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApplyOutcome_lift(_ buf: RustBuffer) throws -> ApplyOutcome {
+    return try FfiConverterTypeApplyOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApplyOutcome_lower(_ value: ApplyOutcome) -> RustBuffer {
+    return FfiConverterTypeApplyOutcome.lower(value)
 }
 
 
@@ -3490,6 +4117,75 @@ public func FfiConverterTypeCreateResult_lower(_ value: CreateResult) -> RustBuf
 
 
 /**
+ * One entity: its key and value as JSON text.
+ */
+public struct Entity: Equatable, Hashable {
+    /**
+     * The key.
+     */
+    public var key: String
+    /**
+     * The value as JSON text.
+     */
+    public var value: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The key.
+         */key: String, 
+        /**
+         * The value as JSON text.
+         */value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Entity: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEntity: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Entity {
+        return
+            try Entity(
+                key: FfiConverterString.read(from: &buf), 
+                value: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Entity, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.key, into: &buf)
+        FfiConverterString.write(value.value, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEntity_lift(_ buf: RustBuffer) throws -> Entity {
+    return try FfiConverterTypeEntity.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEntity_lower(_ value: Entity) -> RustBuffer {
+    return FfiConverterTypeEntity.lower(value)
+}
+
+
+/**
  * The facts of an error. Every variant of [`DurastreamError`] carries one.
  */
 public struct ErrorInfo: Equatable, Hashable {
@@ -3849,6 +4545,105 @@ public func FfiConverterTypeJsonBatch_lower(_ value: JsonBatch) -> RustBuffer {
 
 
 /**
+ * A malformed event that was skipped.
+ */
+public struct MalformedEvent: Equatable, Hashable {
+    /**
+     * `MALFORMED_EVENT`.
+     */
+    public var code: String
+    /**
+     * What is wrong.
+     */
+    public var message: String
+    /**
+     * The field at fault (`type`, `key`, `headers.operation`, ...; empty for the event).
+     */
+    public var field: String?
+    /**
+     * The event's position in its batch.
+     */
+    public var index: UInt64?
+    /**
+     * The stream offset of the batch holding it (followers).
+     */
+    public var offset: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `MALFORMED_EVENT`.
+         */code: String, 
+        /**
+         * What is wrong.
+         */message: String, 
+        /**
+         * The field at fault (`type`, `key`, `headers.operation`, ...; empty for the event).
+         */field: String?, 
+        /**
+         * The event's position in its batch.
+         */index: UInt64?, 
+        /**
+         * The stream offset of the batch holding it (followers).
+         */offset: String?) {
+        self.code = code
+        self.message = message
+        self.field = field
+        self.index = index
+        self.offset = offset
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MalformedEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMalformedEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MalformedEvent {
+        return
+            try MalformedEvent(
+                code: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf), 
+                field: FfiConverterOptionString.read(from: &buf), 
+                index: FfiConverterOptionUInt64.read(from: &buf), 
+                offset: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MalformedEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+        FfiConverterOptionString.write(value.field, into: &buf)
+        FfiConverterOptionUInt64.write(value.index, into: &buf)
+        FfiConverterOptionString.write(value.offset, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMalformedEvent_lift(_ buf: RustBuffer) throws -> MalformedEvent {
+    return try FfiConverterTypeMalformedEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMalformedEvent_lower(_ value: MalformedEvent) -> RustBuffer {
+    return FfiConverterTypeMalformedEvent.lower(value)
+}
+
+
+/**
  * Settings of a producer; absent fields keep the core defaults. Validated when the
  * producer is made (`InvalidArgument` names the option).
  */
@@ -4158,6 +4953,313 @@ public func FfiConverterTypeRetryConfig_lift(_ buf: RustBuffer) throws -> RetryC
 #endif
 public func FfiConverterTypeRetryConfig_lower(_ value: RetryConfig) -> RustBuffer {
     return FfiConverterTypeRetryConfig.lower(value)
+}
+
+
+/**
+ * One change, values as JSON text.
+ */
+public struct StateChange: Equatable, Hashable {
+    /**
+     * What happened.
+     */
+    public var kind: ChangeKind
+    /**
+     * The entity type (set, delete).
+     */
+    public var entityType: String?
+    /**
+     * The entity key (set, delete).
+     */
+    public var key: String?
+    /**
+     * `insert`, `update` or `upsert` (set).
+     */
+    public var operation: String?
+    /**
+     * The new value as JSON text (set).
+     */
+    public var value: String?
+    /**
+     * The value replaced or removed, as JSON text.
+     */
+    public var previous: String?
+    /**
+     * `headers.offset` of a control event.
+     */
+    public var offset: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What happened.
+         */kind: ChangeKind, 
+        /**
+         * The entity type (set, delete).
+         */entityType: String?, 
+        /**
+         * The entity key (set, delete).
+         */key: String?, 
+        /**
+         * `insert`, `update` or `upsert` (set).
+         */operation: String?, 
+        /**
+         * The new value as JSON text (set).
+         */value: String?, 
+        /**
+         * The value replaced or removed, as JSON text.
+         */previous: String?, 
+        /**
+         * `headers.offset` of a control event.
+         */offset: String?) {
+        self.kind = kind
+        self.entityType = entityType
+        self.key = key
+        self.operation = operation
+        self.value = value
+        self.previous = previous
+        self.offset = offset
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StateChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStateChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StateChange {
+        return
+            try StateChange(
+                kind: FfiConverterTypeChangeKind.read(from: &buf), 
+                entityType: FfiConverterOptionString.read(from: &buf), 
+                key: FfiConverterOptionString.read(from: &buf), 
+                operation: FfiConverterOptionString.read(from: &buf), 
+                value: FfiConverterOptionString.read(from: &buf), 
+                previous: FfiConverterOptionString.read(from: &buf), 
+                offset: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StateChange, into buf: inout [UInt8]) {
+        FfiConverterTypeChangeKind.write(value.kind, into: &buf)
+        FfiConverterOptionString.write(value.entityType, into: &buf)
+        FfiConverterOptionString.write(value.key, into: &buf)
+        FfiConverterOptionString.write(value.operation, into: &buf)
+        FfiConverterOptionString.write(value.value, into: &buf)
+        FfiConverterOptionString.write(value.previous, into: &buf)
+        FfiConverterOptionString.write(value.offset, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateChange_lift(_ buf: RustBuffer) throws -> StateChange {
+    return try FfiConverterTypeStateChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateChange_lower(_ value: StateChange) -> RustBuffer {
+    return FfiConverterTypeStateChange.lower(value)
+}
+
+
+/**
+ * Settings of a [`StateFollower`].
+ */
+public struct StateFollowerOptions: Equatable, Hashable {
+    /**
+     * A checkpoint saved by `checkpoint()`: resume without replaying the stream.
+     */
+    public var checkpoint: String?
+    /**
+     * How to follow after catching up; absent means `Auto`.
+     */
+    public var live: LiveMode?
+    /**
+     * Stop on a malformed event instead of skipping and reporting it.
+     */
+    public var stopOnMalformed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * A checkpoint saved by `checkpoint()`: resume without replaying the stream.
+         */checkpoint: String? = nil, 
+        /**
+         * How to follow after catching up; absent means `Auto`.
+         */live: LiveMode? = nil, 
+        /**
+         * Stop on a malformed event instead of skipping and reporting it.
+         */stopOnMalformed: Bool = false) {
+        self.checkpoint = checkpoint
+        self.live = live
+        self.stopOnMalformed = stopOnMalformed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StateFollowerOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStateFollowerOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StateFollowerOptions {
+        return
+            try StateFollowerOptions(
+                checkpoint: FfiConverterOptionString.read(from: &buf), 
+                live: FfiConverterOptionTypeLiveMode.read(from: &buf), 
+                stopOnMalformed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StateFollowerOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.checkpoint, into: &buf)
+        FfiConverterOptionTypeLiveMode.write(value.live, into: &buf)
+        FfiConverterBool.write(value.stopOnMalformed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateFollowerOptions_lift(_ buf: RustBuffer) throws -> StateFollowerOptions {
+    return try FfiConverterTypeStateFollowerOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateFollowerOptions_lower(_ value: StateFollowerOptions) -> RustBuffer {
+    return FfiConverterTypeStateFollowerOptions.lower(value)
+}
+
+
+/**
+ * One batch applied by a follower.
+ */
+public struct StateUpdate: Equatable, Hashable {
+    /**
+     * What each applied event did, in stream order.
+     */
+    public var changes: [StateChange]
+    /**
+     * Malformed events skipped.
+     */
+    public var malformed: [MalformedEvent]
+    /**
+     * The offset after the batch.
+     */
+    public var offset: String
+    /**
+     * The follower had every event that existed when the batch was sent.
+     */
+    public var upToDate: Bool
+    /**
+     * Up to date and outside a snapshot: the state is a consistent view.
+     */
+    public var consistent: Bool
+    /**
+     * The stream is closed; this was its last batch.
+     */
+    public var closed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What each applied event did, in stream order.
+         */changes: [StateChange], 
+        /**
+         * Malformed events skipped.
+         */malformed: [MalformedEvent], 
+        /**
+         * The offset after the batch.
+         */offset: String, 
+        /**
+         * The follower had every event that existed when the batch was sent.
+         */upToDate: Bool, 
+        /**
+         * Up to date and outside a snapshot: the state is a consistent view.
+         */consistent: Bool, 
+        /**
+         * The stream is closed; this was its last batch.
+         */closed: Bool) {
+        self.changes = changes
+        self.malformed = malformed
+        self.offset = offset
+        self.upToDate = upToDate
+        self.consistent = consistent
+        self.closed = closed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StateUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStateUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StateUpdate {
+        return
+            try StateUpdate(
+                changes: FfiConverterSequenceTypeStateChange.read(from: &buf), 
+                malformed: FfiConverterSequenceTypeMalformedEvent.read(from: &buf), 
+                offset: FfiConverterString.read(from: &buf), 
+                upToDate: FfiConverterBool.read(from: &buf), 
+                consistent: FfiConverterBool.read(from: &buf), 
+                closed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StateUpdate, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeStateChange.write(value.changes, into: &buf)
+        FfiConverterSequenceTypeMalformedEvent.write(value.malformed, into: &buf)
+        FfiConverterString.write(value.offset, into: &buf)
+        FfiConverterBool.write(value.upToDate, into: &buf)
+        FfiConverterBool.write(value.consistent, into: &buf)
+        FfiConverterBool.write(value.closed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateUpdate_lift(_ buf: RustBuffer) throws -> StateUpdate {
+    return try FfiConverterTypeStateUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStateUpdate_lower(_ value: StateUpdate) -> RustBuffer {
+    return FfiConverterTypeStateUpdate.lower(value)
 }
 
 
@@ -4503,6 +5605,111 @@ public func FfiConverterTypeTimeoutConfig_lower(_ value: TimeoutConfig) -> RustB
 
 
 /**
+ * What applying one event did.
+ */
+
+public enum ChangeKind: Equatable, Hashable {
+    
+    /**
+     * An insert, update or upsert stored `value`.
+     */
+    case set
+    /**
+     * A delete (`previous` is absent when the key was not there).
+     */
+    case delete
+    /**
+     * A `reset`: the state was cleared.
+     */
+    case reset
+    /**
+     * A `snapshot-start`.
+     */
+    case snapshotStart
+    /**
+     * A `snapshot-end`.
+     */
+    case snapshotEnd
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeKind: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .set
+        
+        case 2: return .delete
+        
+        case 3: return .reset
+        
+        case 4: return .snapshotStart
+        
+        case 5: return .snapshotEnd
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .set:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .delete:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .reset:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .snapshotStart:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .snapshotEnd:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lift(_ buf: RustBuffer) throws -> ChangeKind {
+    return try FfiConverterTypeChangeKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lower(_ value: ChangeKind) -> RustBuffer {
+    return FfiConverterTypeChangeKind.lower(value)
+}
+
+
+
+/**
  * An error from the durastream client. The variant says what to do; `info` holds the
  * facts.
  */
@@ -4607,6 +5814,25 @@ enum DurastreamError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case ProducerClosed(info: ErrorInfo
     )
+    /**
+     * A State Protocol error; `info.code` says which: `MALFORMED_EVENT` (an event does not
+     * follow the protocol, `field` names the field at fault), `DECODE_ERROR`,
+     * `INVALID_ARGUMENT`, `BAD_CHECKPOINT` (start from the beginning instead) or `STOPPED`
+     * (a follower stopped on a malformed event). Stream failures underneath raise their
+     * own variant.
+     */
+    case State(info: ErrorInfo, 
+        /**
+         * The field at fault (`type`, `key`, `headers.operation`, ...; empty for the
+         * event as a whole).
+         */field: String?, 
+        /**
+         * The event's position in its batch.
+         */index: UInt64?, 
+        /**
+         * The stream offset of the batch holding the event (followers).
+         */offset: String?
+    )
 
     
 
@@ -4689,6 +5915,12 @@ public struct FfiConverterTypeDurastreamError: FfiConverterRustBuffer {
             )
         case 18: return .ProducerClosed(
             info: try FfiConverterTypeErrorInfo.read(from: &buf)
+            )
+        case 19: return .State(
+            info: try FfiConverterTypeErrorInfo.read(from: &buf), 
+            field: try FfiConverterOptionString.read(from: &buf), 
+            index: try FfiConverterOptionUInt64.read(from: &buf), 
+            offset: try FfiConverterOptionString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -4790,6 +6022,14 @@ public struct FfiConverterTypeDurastreamError: FfiConverterRustBuffer {
         case let .ProducerClosed(info):
             writeInt(&buf, Int32(18))
             FfiConverterTypeErrorInfo.write(info, into: &buf)
+            
+        
+        case let .State(info,field,index,offset):
+            writeInt(&buf, Int32(19))
+            FfiConverterTypeErrorInfo.write(info, into: &buf)
+            FfiConverterOptionString.write(field, into: &buf)
+            FfiConverterOptionUInt64.write(index, into: &buf)
+            FfiConverterOptionString.write(offset, into: &buf)
             
         }
     }
@@ -5172,6 +6412,30 @@ fileprivate struct FfiConverterOptionTypeRetryConfig: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeStateUpdate: FfiConverterRustBuffer {
+    typealias SwiftType = StateUpdate?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeStateUpdate.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeStateUpdate.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeTimeoutConfig: FfiConverterRustBuffer {
     typealias SwiftType = TimeoutConfig?
 
@@ -5294,6 +6558,31 @@ fileprivate struct FfiConverterSequenceTypeChunk: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeEntity: FfiConverterRustBuffer {
+    typealias SwiftType = [Entity]
+
+    public static func write(_ value: [Entity], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEntity.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Entity] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Entity]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEntity.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeJsonBatch: FfiConverterRustBuffer {
     typealias SwiftType = [JsonBatch]
 
@@ -5311,6 +6600,56 @@ fileprivate struct FfiConverterSequenceTypeJsonBatch: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeJsonBatch.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMalformedEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [MalformedEvent]
+
+    public static func write(_ value: [MalformedEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMalformedEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MalformedEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MalformedEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMalformedEvent.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeStateChange: FfiConverterRustBuffer {
+    typealias SwiftType = [StateChange]
+
+    public static func write(_ value: [StateChange], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeStateChange.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [StateChange] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [StateChange]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeStateChange.read(from: &buf))
         }
         return seq
     }
@@ -5423,6 +6762,35 @@ public func validateRetryOptions(retry: RetryConfig)throws   {try rustCallWithEr
     )
 }
 }
+/**
+ * Builds a change event with core's builders: `operation` is `insert`, `update`,
+ * `upsert` or `delete`; `value` and `oldValue` are JSON text; `headers` are strings
+ * (`txid` and `timestamp` are checked). Returns the event's JSON text.
+ */
+public func buildChangeEvent(operation: String, entityType: String, key: String, value: String?, oldValue: String?, headers: [String: String])throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_func_build_change_event(
+        FfiConverterString.lower(operation),
+        FfiConverterString.lower(entityType),
+        FfiConverterString.lower(key),
+        FfiConverterOptionString.lower(value),
+        FfiConverterOptionString.lower(oldValue),
+        FfiConverterDictionaryStringString.lower(headers),uniffiCallStatus
+    )
+})
+}
+/**
+ * Checks one event (JSON text) against the State Protocol; a `State` error names the
+ * field at fault.
+ */
+public func validateStateEvent(event: String)throws   {try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_func_validate_state_event(
+        FfiConverterString.lower(event),uniffiCallStatus
+    )
+}
+}
 
 private enum InitializationResult {
     case ok
@@ -5446,6 +6814,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durastream_ffi_checksum_func_validate_retry_options() != 28208) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_func_build_change_event() != 36386) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_func_validate_state_event() != 43915) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durastream_ffi_checksum_method_client_clear_dynamic() != 61401) {
@@ -5562,6 +6936,54 @@ private let initializationResult: InitializationResult = {
     if (uniffi_durastream_ffi_checksum_method_testserver_url() != 43773) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_apply_json() != 31698) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_clear() != 4024) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_contains() != 49388) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_entities() != 33099) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_get() != 30557) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_in_snapshot() != 56482) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_size() != 6185) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_to_json() != 22560) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_total() != 23229) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_types() != 44376) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_cancel() != 42727) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_checkpoint() != 55832) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_is_consistent() != 8479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_next() != 51320) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_offset() != 6699) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_statefollower_state() != 20795) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_durastream_ffi_checksum_method_durablestream_append() != 35880) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5623,6 +7045,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durastream_ffi_checksum_constructor_testserver_start() != 60620) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_constructor_materializedstate_from_json() != 9537) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_constructor_materializedstate_new() != 36503) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_constructor_statefollower_new() != 26234) {
         return InitializationResult.apiChecksumMismatch
     }
 

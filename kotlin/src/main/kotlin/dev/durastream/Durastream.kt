@@ -112,6 +112,7 @@ val DurastreamException.info: ErrorInfo
         is DurastreamException.InvalidArgument -> info
         is DurastreamException.BufferFull -> info
         is DurastreamException.ProducerClosed -> info
+        is DurastreamException.State -> info
     }
 
 /** The stable code (`NOT_FOUND`, `STREAM_CLOSED`, ...), the same in every binding. */
