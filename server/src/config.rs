@@ -47,6 +47,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest catch-up response body; longer reads are cut (without `Stream-Up-To-Date`).
     pub max_read_bytes: usize,
+    /// Memory for SSE data events shared by the readers of a stream (each append is framed
+    /// once, then sent to every reader); past it the cache starts over.
+    pub sse_shared_bytes: usize,
     /// Durability policy of the file engine.
     pub fsync: FsyncPolicy,
     /// Serve TLS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and key; plain
@@ -113,6 +116,7 @@ impl Config {
             long_poll_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024 * 1024,
             max_read_bytes: 1024 * 1024,
+            sse_shared_bytes: 64 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
             tls: None,
             wal_segment_bytes: crate::store::file::wal::SEGMENT_BYTES,

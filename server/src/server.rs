@@ -16,7 +16,7 @@ use crate::auth::Auth;
 use crate::compact::Compactor;
 use crate::config::Config;
 use crate::http::park::{self, ConnIo, Handoff};
-use crate::http::{body::BodyBudget, faults::Faults, App};
+use crate::http::{body::BodyBudget, faults::Faults, App, SharedEvents};
 use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::postgres::PgStore;
@@ -158,6 +158,7 @@ async fn serve(
     let fd_limit = Some(crate::limits::nofile());
     let cap = connection_cap(config.max_connections, fd_limit);
     let budget_bytes = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    let sse_shared_bytes = config.sse_shared_bytes;
     tracing::info!(
         max_connections = cap,
         configured = config.max_connections,
@@ -181,7 +182,7 @@ async fn serve(
         shutdown: shutdown_rx,
         budget: BodyBudget::new(budget_bytes),
         compactor: compactor.clone(),
-        sse_events: Default::default(),
+        sse_events: Arc::new(SharedEvents::new(sse_shared_bytes)),
     });
     let compaction = compactor.as_ref().map(Compactor::spawn);
     let conns = Arc::new(Conns { app, http, tls, handshake_timeout });

@@ -120,6 +120,10 @@ struct ServeArgs {
     /// Largest catch-up response; longer reads are cut here and continue at the next offset.
     #[arg(long, env = "DURASTREAM_MAX_READ_BYTES", default_value_t = 1024 * 1024)]
     max_read_bytes: usize,
+    /// Memory for SSE events framed once and shared by every reader of a stream; past it
+    /// the cache starts over (readers then frame their own until it fills again).
+    #[arg(long, env = "DURASTREAM_SSE_SHARED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    sse_shared_bytes: usize,
     /// Durability policy of the write-ahead log.
     #[arg(long, env = "DURASTREAM_FSYNC", value_enum, default_value = "always")]
     fsync: Fsync,
@@ -266,6 +270,7 @@ impl ServeArgs {
             long_poll_timeout: Duration::from_millis(self.long_poll_timeout_ms),
             max_body_bytes: self.max_body_bytes,
             max_read_bytes: self.max_read_bytes.max(1),
+            sse_shared_bytes: self.sse_shared_bytes,
             fsync: match self.fsync {
                 Fsync::Always => FsyncPolicy::Always,
                 Fsync::Interval => {

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::store::{Backend, StoreError};
 use crate::subscriptions::{routes as subscription_routes, Subscriptions};
 use response::{error, Body, Reply};
+pub use sse::SharedEvents;
 
 /// Longest stream path accepted, in bytes.
 pub const MAX_PATH: usize = 2048;

@@ -203,7 +203,15 @@ impl Event {
 /// same position is read and encoded once: each reader sends the same bytes.
 #[derive(Default)]
 pub struct SharedEvents {
-    last: Mutex<HashMap<u64, SharedEvent>>,
+    last: Mutex<Last>,
+    /// Most bytes of events held at once (`Config::sse_shared_bytes`).
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Last {
+    by_stream: HashMap<u64, SharedEvent>,
+    bytes: usize,
 }
 
 struct SharedEvent {
@@ -214,15 +222,21 @@ struct SharedEvent {
     event: Bytes,
 }
 
-/// Streams remembered at once; past it the memory starts over (a bound, not an LRU).
+/// Streams remembered at once; past it (or past the byte bound) the memory starts over
+/// (a bound, not an LRU).
 const SHARED_STREAMS: usize = 4096;
 
 impl SharedEvents {
+    /// Shares events of at most `max_bytes` in total (0: none are shared).
+    pub fn new(max_bytes: usize) -> SharedEvents {
+        SharedEvents { last: Mutex::default(), max_bytes }
+    }
+
     /// The data event for `r` at its position with the stream's tail at `tail`, and the
     /// position after it.
     fn data_event(&self, r: &Reader, tail: u64) -> Result<(Bytes, u64), StoreError> {
         let id = r.stream.id;
-        if let Some(e) = self.last.lock().get(&id) {
+        if let Some(e) = self.last.lock().by_stream.get(&id) {
             if (e.pos, e.tail, e.base64) == (r.pos, tail, r.base64) {
                 return Ok((e.event.clone(), e.end));
             }
@@ -232,12 +246,19 @@ impl SharedEvents {
         let mut out = Vec::with_capacity(payload.len() + 32);
         sse::encode_data(&mut out, &payload, r.base64);
         let event = Bytes::from(out);
+        if event.len() > self.max_bytes {
+            return Ok((event, end));
+        }
         let mut last = self.last.lock();
-        if last.len() >= SHARED_STREAMS && !last.contains_key(&id) {
-            last.clear();
+        let full = last.by_stream.len() >= SHARED_STREAMS && !last.by_stream.contains_key(&id);
+        if full || last.bytes + event.len() > self.max_bytes {
+            *last = Last::default();
         }
         let shared = SharedEvent { pos: r.pos, tail, base64: r.base64, end, event: event.clone() };
-        last.insert(id, shared);
+        last.bytes += event.len();
+        if let Some(old) = last.by_stream.insert(id, shared) {
+            last.bytes -= old.event.len();
+        }
         Ok((event, end))
     }
 }
