@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -182,6 +183,10 @@ def main():
     print(json.dumps({"kills": args.kills, "producers": len(producers), "acknowledged": total, "failures": failures}, indent=1))
     checks = len(producers) * 3 + len(streams)
     failed = len(failures)
+    if failed:
+        print(f"data and server log kept for inspection in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{checks - failed} passed, {failed} failed")
     return 1 if failed else 0
 
