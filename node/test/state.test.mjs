@@ -12,7 +12,9 @@ import {
 import * as root from "@durastream/client"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const stateDir = join(here, "..", "..", "tests", "state")
+// The repo's tests/state; named by DURASTREAM_STATE_DIR when this file runs from a copy
+// (tests/install-check/node.sh).
+const stateDir = process.env.DURASTREAM_STATE_DIR ?? join(here, "..", "..", "tests", "state")
 const fixturesDir = join(stateDir, "fixtures")
 const npmDir = join(stateDir, "npm")
 

@@ -22,7 +22,11 @@ test ! -e node_modules/@durastream/client/native/durastream.node
 # The package tests and the adapter, importing "@durastream/client" from node_modules.
 cp -r "$repo/node/test" "$repo/node/conformance-adapter.mjs" .
 node -e 'console.log("loaded", Object.keys(require("@durastream/client")).length, "exports")'
-node --test test/*.test.mjs
+# The State Protocol tests read the repo's fixtures and compare with @durable-streams/state.
+if [[ ! -d $repo/tests/state/npm/node_modules/@durable-streams/state ]]; then
+  (cd "$repo/tests/state/npm" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+DURASTREAM_STATE_DIR="$repo/tests/state" node --test test/*.test.mjs
 
 python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml
 export DURASTREAM_BIN="$bin"
