@@ -105,7 +105,8 @@ class ErrorsTest {
         val classes = DurastreamException::class.java.declaredClasses
             .filter { DurastreamException::class.java.isAssignableFrom(it) }
             .map { it.simpleName }.toSet()
-        assertEquals(18, classes.size)
+        assertEquals(19, classes.size)
         assertNotNull(classes.find { it == "SequenceGap" })
+        assertNotNull(classes.find { it == "State" })
     }
 }
