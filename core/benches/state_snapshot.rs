@@ -54,6 +54,19 @@ async fn append_events(
     }
 }
 
+/// Compacts the benchmark's stream: seconds taken and the server's answer.
+async fn compact(server_url: &str) -> (f64, String) {
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{server_url}/v1/stream/__ds/compact/bench-room"))
+        .send()
+        .await
+        .expect("compact");
+    assert_eq!(r.status(), 201);
+    let seconds = started.elapsed().as_secs_f64();
+    (seconds, r.text().await.expect("body"))
+}
+
 #[tokio::main]
 async fn main() {
     let events = env("DS_BENCH_EVENTS", 1_000_000);
@@ -75,15 +88,7 @@ async fn main() {
     let bytes: u64 = tail.rsplit('_').next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let write_s = started.elapsed().as_secs_f64();
 
-    let started = Instant::now();
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/stream/__ds/compact/bench-room", server.url()))
-        .send()
-        .await
-        .expect("compact");
-    assert_eq!(r.status(), 201);
-    let compact_s = started.elapsed().as_secs_f64();
-    let snap_bytes = r.text().await.expect("body");
+    let (compact_s, snap_bytes) = compact(&server.url()).await;
 
     let (replay_s, n1) = follow(&stream, false).await;
     let (snap_s, n2) = follow(&stream, true).await;
@@ -91,14 +96,7 @@ async fn main() {
 
     // 1 % more events, then a compaction that starts from the snapshot.
     append_events(&stream, events, events + events / 100, keys).await;
-    let started = Instant::now();
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/stream/__ds/compact/bench-room", server.url()))
-        .send()
-        .await
-        .expect("compact");
-    assert_eq!(r.status(), 201);
-    let again_s = started.elapsed().as_secs_f64();
+    let (again_s, _) = compact(&server.url()).await;
     println!(
         "stream: {events} events over {keys} keys, {:.1} MB (written in {write_s:.1} s)",
         bytes as f64 / 1e6

@@ -13,25 +13,7 @@ import { fileURLToPath } from "node:url"
 import { dirname, join } from "node:path"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const KEYS = 10_000
-const CHUNK = 1_000
-
-/** Events start..start+n as a JSON array, byte for byte as tests/state/npm/bench.mjs. */
-function chunk(start, n) {
-  const parts = []
-  for (let i = start; i < start + n; i++) {
-    const key = i % KEYS
-    if (i >= KEYS && i % 100 === 0) {
-      parts.push(`{"type":"row","key":"k${key}","headers":{"operation":"delete"}}`)
-      continue
-    }
-    const op = i < KEYS ? "insert" : "update"
-    const head = `{"n":${i},"s":"`
-    const pad = "x".repeat(100 - head.length - 2)
-    parts.push(`{"type":"row","key":"k${key}","value":${head}${pad}"},"headers":{"operation":"${op}"}}`)
-  }
-  return `[${parts.join(",")}]`
-}
+const { CHUNK, chunk } = await import(join(here, "..", "..", "tests", "state", "npm", "events.mjs"))
 
 async function materialize(impl, events) {
   let apply, size

@@ -6,26 +6,7 @@
 //   node bench.mjs [EVENTS]
 
 import { MaterializedState, isChangeEvent, isControlEvent } from "@durable-streams/state"
-
-const KEYS = 10_000
-const CHUNK = 1_000
-
-/** Events start..start+n as a JSON array, byte for byte as the Rust example makes them. */
-function chunk(start, n) {
-  const parts = []
-  for (let i = start; i < start + n; i++) {
-    const key = i % KEYS
-    if (i >= KEYS && i % 100 === 0) {
-      parts.push(`{"type":"row","key":"k${key}","headers":{"operation":"delete"}}`)
-      continue
-    }
-    const op = i < KEYS ? "insert" : "update"
-    const head = `{"n":${i},"s":"`
-    const pad = "x".repeat(100 - head.length - 2)
-    parts.push(`{"type":"row","key":"k${key}","value":${head}${pad}"},"headers":{"operation":"${op}"}}`)
-  }
-  return `[${parts.join(",")}]`
-}
+import { CHUNK, chunk } from "./events.mjs"
 
 const events = Number(process.argv[2] ?? 1_000_000)
 const state = new MaterializedState()
