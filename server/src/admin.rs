@@ -15,7 +15,7 @@ use crate::http::response::{full, Reply};
 use crate::http::App;
 use crate::store::{now_ms, Store};
 use crate::subscriptions::view_timestamp;
-use crate::subscriptions::Subscriptions;
+use crate::subscriptions::{Service, Subscriptions};
 use durastream::Offset;
 
 /// Default page size of the stream listing.
@@ -35,7 +35,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Reply {
 }
 
 /// Answers `rest` (the path after `{prefix}/__ds/`) when it is an admin listing.
-pub fn handle(app: &App, method: &Method, rest: &str, query: Option<&str>) -> Option<Reply> {
+pub async fn handle(app: &App, method: &Method, rest: &str, query: Option<&str>) -> Option<Reply> {
     if rest != "streams" && rest != "subscriptions" {
         return None;
     }
@@ -52,7 +52,7 @@ pub fn handle(app: &App, method: &Method, rest: &str, query: Option<&str>) -> Op
                 .header("allow", "GET"),
         );
     }
-    let (Some(store), Some(subs)) = (app.store.local(), &app.subscriptions) else {
+    let (Some(store), Some(Service::Local(subs))) = (app.store.local(), &app.subscriptions) else {
         return Some(error(
             StatusCode::NOT_IMPLEMENTED,
             "NOT_IMPLEMENTED",

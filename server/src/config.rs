@@ -99,6 +99,10 @@ pub struct Config {
     /// Most stream links per subscription (explicit and pattern links together); an
     /// explicit link past it gets 409 `LIMIT_EXCEEDED`, a pattern match past it is skipped.
     pub max_subscription_links: usize,
+    /// With a shared database: how long a node's lease on a subscription (the right to run
+    /// its deliveries) lasts without renewal; a dead node's subscriptions pass to another
+    /// node after it.
+    pub subscription_lease: std::time::Duration,
     /// Keep streams in this PostgreSQL database instead of `data_dir` (several nodes may
     /// share it).
     pub postgres: Option<crate::store::postgres::PgOptions>,
@@ -136,6 +140,7 @@ impl Config {
             max_inflight_body_bytes: 256 * 1024 * 1024,
             max_subscriptions: 10_000,
             max_subscription_links: 100_000,
+            subscription_lease: std::time::Duration::from_secs(10),
             postgres: None,
             state_compaction: None,
         }

@@ -21,7 +21,7 @@ use crate::listen::{connection_cap, AcceptBackoff};
 use crate::store::file::{self, FileEngine, FileOptions};
 use crate::store::postgres::PgStore;
 use crate::store::{Backend, Engine, MemoryEngine, Store};
-use crate::subscriptions::Subscriptions;
+use crate::subscriptions::{Service, Shared, Subscriptions};
 
 /// A running server.
 pub struct Server {
@@ -59,7 +59,7 @@ impl Server {
         let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let cfg = config.clone();
         let (store, subscriptions) = match &config.postgres {
-            // Subscriptions keep their state in one process: not yet with a shared database.
+            // Subscriptions are opened once the address is known (it names the node).
             Some(pg) => (Backend::Postgres(PgStore::open(pg.clone()).await?), None),
             None => {
                 let (store, subscriptions) = tokio::task::spawn_blocking(move || {
@@ -69,11 +69,17 @@ impl Server {
                 })
                 .await
                 .map_err(io::Error::other)??;
-                (Backend::Local(store), Some(subscriptions))
+                (Backend::Local(store), Some(Service::Local(subscriptions)))
             }
         };
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let subscriptions = match &store {
+            Backend::Postgres(pg) => {
+                Some(Service::Shared(Shared::open(pg.clone(), &config, addr).await?))
+            }
+            Backend::Local(_) => subscriptions,
+        };
         let metrics = match config.metrics_bind {
             Some(bind) => Some(
                 crate::metrics::Endpoint::start(
@@ -138,8 +144,7 @@ impl Server {
 /// The shared services a server runs.
 struct Parts {
     store: Backend,
-    /// Only with streams in this process (not yet with a shared database).
-    subscriptions: Option<Arc<Subscriptions>>,
+    subscriptions: Option<Service>,
     compactor: Option<Arc<Compactor>>,
 }
 
@@ -255,7 +260,11 @@ async fn serve(
     if let Some(c) = compaction {
         c.abort();
     }
-    let (Backend::Local(store), Some(subscriptions)) = (store, subscriptions) else {
+    if let Some(Service::Shared(s)) = &subscriptions {
+        s.release_leases().await;
+    }
+    let (Backend::Local(store), Some(Service::Local(subscriptions))) = (store, subscriptions)
+    else {
         return Ok(());
     };
     tokio::task::spawn_blocking(move || {

@@ -235,6 +235,11 @@ struct ServeArgs {
     /// LIMIT_EXCEEDED, pattern matches past it are not linked (logged).
     #[arg(long, env = "DURASTREAM_MAX_SUBSCRIPTION_LINKS", default_value_t = 100_000)]
     max_subscription_links: usize,
+    /// With --store postgres: how long a node's lease on a subscription (the right to send
+    /// its webhooks and wake events) lasts without renewal. Nodes renew theirs every third
+    /// of it; a dead node's subscriptions pass to another node after it.
+    #[arg(long, env = "DURASTREAM_SUBSCRIPTION_LEASE_MS", default_value_t = 10_000)]
+    subscription_lease_ms: u64,
     /// Serve State Protocol compaction: POST {prefix}/__ds/compact/<path> turns a JSON
     /// stream's events into a snapshot stream (latest value per type and key) readable at
     /// {prefix}/__ds/snapshots/<path>/<offset>; the source's HEAD and GET name the newest
@@ -300,6 +305,7 @@ impl ServeArgs {
             max_inflight_body_bytes: self.max_inflight_body_bytes,
             max_subscriptions: self.max_subscriptions,
             max_subscription_links: self.max_subscription_links,
+            subscription_lease: Duration::from_millis(self.subscription_lease_ms.max(100)),
             postgres: self.postgres()?,
             state_compaction: self.state_compaction.then(|| crate::compact::CompactConfig {
                 auto_bytes: (self.state_compaction_auto_bytes > 0)

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::store::{Backend, StoreError};
-use crate::subscriptions::{routes as subscription_routes, Subscriptions};
+use crate::subscriptions::{routes as subscription_routes, Service};
 use response::{error, Body, Reply};
 pub use sse::SharedEvents;
 
@@ -37,7 +37,7 @@ pub const MAX_PATH: usize = 2048;
 pub struct App {
     pub store: Backend,
     /// None with a shared database (subscription state lives in one process for now).
-    pub subscriptions: Option<Arc<Subscriptions>>,
+    pub subscriptions: Option<Service>,
     pub config: Config,
     pub faults: Option<faults::Faults>,
     /// Token checks, when authentication is on.

@@ -11,7 +11,10 @@
 //! - this file: the registry, the store hooks, and the control operations (create, read,
 //!   delete, membership); `pull.rs` and `webhook.rs`: delivery, claim, ack, release,
 //!   callback; `worker.rs`: the background task issuing wakes and expiring leases;
-//! - `routes.rs` and `view.rs`: HTTP routing and JSON shapes.
+//! - `routes.rs` and `view.rs`: HTTP routing and JSON shapes;
+//! - `ops.rs`: worker and webhook-outcome rules shared by both registries;
+//!   `shared.rs` and `shared_worker.rs`: the registry kept in PostgreSQL (node leases);
+//!   `service.rs`: the enum the routes call.
 //!
 //! Concurrency: each subscription's state sits behind its own mutex (`Entry::slot`), held
 //! only for in-memory rule steps; store calls and disk writes happen outside it. Lock order
@@ -24,9 +27,13 @@ mod config;
 mod error;
 mod glob;
 mod limits;
+mod ops;
 mod persist;
 mod pull;
 pub mod routes;
+mod service;
+mod shared;
+mod shared_worker;
 mod signing;
 mod ssrf;
 mod state;
@@ -47,6 +54,8 @@ use crate::store::{now_ms, Hooks, Store, Stream};
 use config::{stream_list, stream_path, SubConfig};
 pub use error::SubError;
 use persist::Persist;
+pub use service::Service;
+pub use shared::Shared;
 pub use signing::verify as verify_webhook_signature;
 use signing::Signer;
 use ssrf::Policy;

@@ -33,14 +33,27 @@ struct AckItem {
 }
 
 /// A parsed ack request.
-struct Ack {
-    wake_id: String,
-    generation: u64,
-    acks: Vec<(String, u64)>,
-    done: bool,
+pub(super) struct Ack {
+    pub wake_id: String,
+    pub generation: u64,
+    pub acks: Vec<(String, u64)>,
+    pub done: bool,
 }
 
-fn parse_ack(body: &[u8]) -> Result<Ack, SubError> {
+/// The worker name of a `…/claim` body (1 to 256 bytes).
+pub(super) fn parse_worker(body: &[u8]) -> Result<String, SubError> {
+    #[derive(Deserialize)]
+    struct Body {
+        worker: Option<String>,
+    }
+    let b: Body = serde_json::from_slice(body)
+        .map_err(|e| SubError::invalid(format!("body must be {{\"worker\": ...}}: {e}")))?;
+    b.worker
+        .filter(|w| !w.is_empty() && w.len() <= 256)
+        .ok_or_else(|| SubError::invalid("worker (1 to 256 bytes) is required"))
+}
+
+pub(super) fn parse_ack(body: &[u8]) -> Result<Ack, SubError> {
     let b: AckBody = serde_json::from_slice(body)
         .map_err(|e| SubError::invalid(format!("body must be a JSON object: {e}")))?;
     let wake_id = b.wake_id.ok_or_else(|| SubError::invalid("wake_id is required"))?;
@@ -106,16 +119,7 @@ impl Subscriptions {
 
     /// `POST …/claim`: takes the subscription's lease for `worker`.
     pub async fn claim(&self, id: &str, body: &[u8]) -> Result<serde_json::Value, SubError> {
-        #[derive(Deserialize)]
-        struct Body {
-            worker: Option<String>,
-        }
-        let b: Body = serde_json::from_slice(body)
-            .map_err(|e| SubError::invalid(format!("body must be {{\"worker\": ...}}: {e}")))?;
-        let worker = b
-            .worker
-            .filter(|w| !w.is_empty() && w.len() <= 256)
-            .ok_or_else(|| SubError::invalid("worker (1 to 256 bytes) is required"))?;
+        let worker = parse_worker(body)?;
         let entry = self.entry_of_kind(id, Kind::PullWake)?;
         self.check_writable()?;
         let tails = self.tails(&Self::link_paths(&entry));

@@ -68,12 +68,12 @@ pub async fn handle(
     let Some(subs) = &app.subscriptions else {
         return crate::http::response::error(
             StatusCode::NOT_IMPLEMENTED,
-            "subscriptions and the admin listings need the file or memory engine for now",
+            "subscriptions are not available on this server",
         );
     };
     let host = crate::http::safe_host(headers);
     let rest = rest.trim_start_matches('/');
-    if let Some(r) = crate::admin::handle(app, method, rest, query) {
+    if let Some(r) = crate::admin::handle(app, method, rest, query).await {
         return r;
     }
     if rest == "jwks.json" {
@@ -99,7 +99,7 @@ pub async fn handle(
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
             json_reply(status, &v)
         }),
-        ("", &Method::GET) => reply(subs.get(&id, host), |v| json_reply(StatusCode::OK, &v)),
+        ("", &Method::GET) => reply(subs.get(&id, host).await, |v| json_reply(StatusCode::OK, &v)),
         ("", &Method::DELETE) => {
             reply(subs.delete(&id).await, |()| Reply::new(StatusCode::NO_CONTENT))
         }

@@ -12,9 +12,12 @@ use std::time::Duration;
 
 use super::config::Kind;
 use super::error::SubError;
+use super::signing::Signer;
 use super::ssrf::{GuardedResolver, Policy};
+use super::state::SubState;
+use super::token::Tokens;
 use super::token::{Claims, Use, TOKEN_TTL_MS};
-use super::{Entry, Subscriptions};
+use super::{ops, Entry, Subscriptions};
 use crate::store::now_ms;
 
 /// Largest webhook response body read (only `done` matters).
@@ -119,51 +122,81 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-impl Subscriptions {
-    /// `callback_url` of a subscription's wakes.
-    fn callback_url(&self, origin: &str, id: &str) -> String {
-        let origin = self.public_url.as_deref().unwrap_or(origin);
-        format!("{origin}{}/__ds/subscriptions/{id}/callback", self.prefix)
-    }
+/// A webhook request ready to send.
+pub(super) struct Prepared {
+    url: String,
+    body: Vec<u8>,
+    timeout: Duration,
+    /// A redelivery after a failure (for the metrics).
+    retry: bool,
+}
 
+/// `callback_url` of subscription `id`'s wakes: on `--public-url` when set, else on the
+/// origin the subscription was created through.
+pub(super) fn callback_url(
+    public_url: Option<&str>,
+    prefix: &str,
+    origin: &str,
+    id: &str,
+) -> String {
+    let origin = public_url.unwrap_or(origin);
+    format!("{origin}{prefix}/__ds/subscriptions/{id}/callback")
+}
+
+/// The request delivering wake `wake_id` of `st`, with a fresh callback token; `None` when
+/// that wake is no longer current.
+pub(super) fn prepare(
+    tokens: &Tokens,
+    callback: &str,
+    st: &SubState,
+    wake_id: &str,
+) -> Option<Prepared> {
+    match (&st.wake, &st.config.webhook_url) {
+        (Some(w), Some(url)) if w.wake_id == wake_id => {
+            let token = tokens.issue(&Claims {
+                sub: st.id.clone(),
+                gen: w.generation,
+                wake: w.wake_id.clone(),
+                usage: Use::Callback,
+                exp: now_ms().saturating_add(TOKEN_TTL_MS),
+            });
+            let body = super::view::webhook_body(st, w, callback, &token);
+            let lease = Duration::from_millis(st.config.lease_ttl_ms);
+            Some(Prepared {
+                url: url.clone(),
+                body,
+                timeout: lease.clamp(Duration::from_secs(5), Duration::from_secs(30)),
+                retry: st.retry.is_some(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Signs and sends a prepared request (`None`: the wake ended before delivery).
+pub(super) async fn send(http: &Http, signer: &Signer, prepared: Option<Prepared>) -> Outcome {
+    match prepared {
+        Some(p) => {
+            let signature = signer.header(now_ms() / 1000, &p.body);
+            let outcome = http.post(&p.url, signature, p.body, p.timeout).await;
+            crate::metrics::webhook_attempt(outcome.label(), p.retry);
+            outcome
+        }
+        None => Outcome::Failed("the wake ended before delivery".into()),
+    }
+}
+
+impl Subscriptions {
     /// Delivers the wake `wake_id` of `entry` (issued and written by the worker) and applies
     /// the outcome.
     pub(super) async fn deliver(self: Arc<Self>, entry: Arc<Entry>, wake_id: String) {
         let prepared = {
             let slot = entry.slot.lock();
             let st = &slot.state;
-            match (&st.wake, &st.config.webhook_url) {
-                (Some(w), Some(url)) if w.wake_id == wake_id && !slot.deleted => {
-                    let retry = st.retry.is_some();
-                    let token = self.tokens.issue(&Claims {
-                        sub: st.id.clone(),
-                        gen: w.generation,
-                        wake: w.wake_id.clone(),
-                        usage: Use::Callback,
-                        exp: now_ms().saturating_add(TOKEN_TTL_MS),
-                    });
-                    let cb = self.callback_url(&st.origin, &st.id);
-                    let body = super::view::webhook_body(st, w, &cb, &token);
-                    let lease = Duration::from_millis(st.config.lease_ttl_ms);
-                    Some((
-                        url.clone(),
-                        body,
-                        lease.clamp(Duration::from_secs(5), Duration::from_secs(30)),
-                        retry,
-                    ))
-                }
-                _ => None,
-            }
+            let cb = callback_url(self.public_url.as_deref(), &self.prefix, &st.origin, &st.id);
+            prepare(&self.tokens, &cb, st, &wake_id).filter(|_| !slot.deleted)
         };
-        let outcome = match prepared {
-            Some((url, body, timeout, retry)) => {
-                let signature = self.signer.header(now_ms() / 1000, &body);
-                let outcome = self.http.post(&url, signature, body, timeout).await;
-                crate::metrics::webhook_attempt(outcome.label(), retry);
-                outcome
-            }
-            None => Outcome::Failed("the wake ended before delivery".into()),
-        };
+        let outcome = send(&self.http, &self.signer, prepared).await;
         {
             let mut slot = entry.slot.lock();
             if slot.delivering.as_deref() == Some(wake_id.as_str()) {
@@ -172,29 +205,9 @@ impl Subscriptions {
             if slot.deleted {
                 return;
             }
-            let current = slot.state.wake.as_ref().is_some_and(|w| w.wake_id == wake_id);
-            match outcome {
-                Outcome::Done => {
-                    slot.state.retry = None;
-                    if current {
-                        slot.state.auto_ack();
-                        slot.state.wake = None;
-                    }
-                    slot.touch();
-                }
-                Outcome::Accepted => {
-                    slot.state.retry = None;
-                    slot.touch();
-                }
-                Outcome::Failed(why) if current => {
-                    let jitter = rand::random::<f64>() * 2.0 - 1.0;
-                    slot.state.delivery_failed(now_ms(), jitter);
-                    slot.touch();
-                    let retry = slot.state.retry.map(|r| (r.attempts, r.next_attempt_ms));
-                    tracing::warn!(subscription = %entry.id, ?retry, "webhook delivery failed: {why}");
-                }
-                // The wake already ended (its callback finished it): nothing to retry.
-                Outcome::Failed(_) => {}
+            let jitter = rand::random::<f64>() * 2.0 - 1.0;
+            if ops::delivered(&mut slot.state, &wake_id, &outcome, now_ms(), jitter) {
+                slot.touch();
             }
         }
         if let Err(e) = self.save(&entry).await {

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::config::Kind;
-use super::{new_wake_id, Entry, Subscriptions};
+use super::{new_wake_id, ops, Entry, Subscriptions};
 use crate::store::now_ms;
 
 /// Longest pause between full passes.
@@ -76,32 +76,19 @@ impl Subscriptions {
                 slot.touch();
                 self.index_remove(&entry.id, removed);
             }
-            let mut action = None;
-            if slot.delivering.is_none() {
-                if slot.state.expire_lease(now) {
-                    slot.touch();
-                }
-                let kind = slot.state.kind();
-                if slot.state.should_wake(&tails, now) && (kind == Kind::PullWake || self.webhooks)
-                {
-                    let wake_id = slot.state.issue_wake(&tails, now, new_wake_id()).wake_id.clone();
-                    slot.touch();
-                    action = Some(match kind {
-                        Kind::Webhook => {
-                            slot.delivering = Some(wake_id.clone());
-                            Action::Webhook(wake_id)
-                        }
-                        Kind::PullWake => Action::WakeEvent,
-                    });
-                } else if slot.state.wake.is_none()
-                    && slot.state.retry.is_some()
-                    && !slot.state.pending(&tails)
-                {
-                    // Nothing left to redeliver (the streams went away).
-                    slot.state.retry = None;
-                    slot.touch();
-                }
+            let delivering = slot.delivering.is_some();
+            let step =
+                ops::step(&mut slot.state, &tails, now, delivering, self.webhooks, new_wake_id);
+            if step.changed {
+                slot.touch();
             }
+            let action = step.wake.map(|(kind, wake_id)| match kind {
+                Kind::Webhook => {
+                    slot.delivering = Some(wake_id.clone());
+                    Action::Webhook(wake_id)
+                }
+                Kind::PullWake => Action::WakeEvent,
+            });
             let due = if slot.delivering.is_some() { None } else { slot.state.due() };
             let write = self.persist.is_durable()
                 && slot.version > entry.written.load(std::sync::atomic::Ordering::SeqCst);

@@ -10,6 +10,7 @@ mod data;
 mod live;
 mod row;
 mod schema;
+pub mod subs;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -108,6 +109,8 @@ pub struct PgStore {
     /// Path → id of the handles above (appends skip the lookup; entries may be stale).
     paths: Mutex<HashMap<String, i64>>,
     runtime: tokio::runtime::Handle,
+    /// Signalled when a notification or poll shows a stream changed (subscriptions wait).
+    changed: tokio::sync::Notify,
 }
 
 impl PgStore {
@@ -140,6 +143,7 @@ impl PgStore {
             handles: Mutex::new(HashMap::new()),
             paths: Mutex::new(HashMap::new()),
             runtime: tokio::runtime::Handle::current(),
+            changed: tokio::sync::Notify::new(),
         });
         if opts.notify {
             tokio::spawn(live::listen(Arc::downgrade(&store), opts.url.clone()));
@@ -335,6 +339,13 @@ impl PgStore {
             return Err(StoreError::Io(std::io::Error::other(RACE)));
         };
         let id: i64 = inserted.get(0);
+        // Subscriptions on other nodes link a new matching stream at once.
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&live::CHANNEL, &live::payload(id, tail, new.closed)],
+        )
+        .await
+        .map_err(db_err)?;
         if !new.data.is_empty() {
             tx.execute(
                 "INSERT INTO chunks (stream_id, start_pos, end_pos, data) VALUES ($1, $2, $3, $4)",
@@ -539,6 +550,7 @@ impl PgStore {
 
     /// Applies a notification from any node.
     fn on_note(&self, note: live::Note) {
+        self.changed.notify_one();
         match note {
             live::Note::Tail { id, tail, closed } => {
                 if let Some(h) = self.handles.lock().get(&id).and_then(|e| e.handle.upgrade()) {

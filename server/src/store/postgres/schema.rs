@@ -10,7 +10,8 @@ use crate::store::StoreError;
 const MIGRATION_LOCK: i64 = 0x6475_7261;
 
 /// Every migration, in order; version N is `MIGRATIONS[N - 1]`. Append only.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE streams (
     id           bigserial PRIMARY KEY,
     -- NULL once a soft-deleted stream's path was taken by a new stream.
@@ -48,7 +49,23 @@ CREATE TABLE chunks (
 );
 -- Small chunks waiting for compaction (compact.rs: SMALL).
 CREATE INDEX chunks_small ON chunks (stream_id) WHERE end_pos - start_pos < 65536;
-"];
+",
+    r"
+-- Subscriptions (subscriptions/shared.rs): the whole SubState as JSON, and the node lease
+-- (which node runs the subscription's deliveries, until when).
+CREATE TABLE subscriptions (
+    id          text PRIMARY KEY,
+    state       text NOT NULL,
+    owner       text,
+    owner_until bigint NOT NULL DEFAULT 0
+);
+-- Values every node shares: the webhook signing key's seed.
+CREATE TABLE settings (
+    name  text PRIMARY KEY,
+    value text NOT NULL
+);
+",
+];
 
 /// The schema version this binary writes.
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
