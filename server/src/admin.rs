@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 
 use crate::http::response::{full, Reply};
 use crate::http::App;
-use crate::store::{now_ms, Store};
+use crate::store::postgres::PgStore;
+use crate::store::{now_ms, Backend, Store, StreamMeta};
 use crate::subscriptions::view_timestamp;
-use crate::subscriptions::{Service, Subscriptions};
+use crate::subscriptions::Service;
 use durastream::Offset;
 
 /// Default page size of the stream listing.
@@ -52,19 +53,21 @@ pub async fn handle(app: &App, method: &Method, rest: &str, query: Option<&str>)
                 .header("allow", "GET"),
         );
     }
-    let (Some(store), Some(Service::Local(subs))) = (app.store.local(), &app.subscriptions) else {
-        return Some(error(
-            StatusCode::NOT_IMPLEMENTED,
-            "NOT_IMPLEMENTED",
-            "the listings need the file or memory engine for now",
-        ));
-    };
-    Some(match rest {
+    let page = match rest {
         "streams" => match Page::parse(query) {
-            Ok(page) => json_reply(StatusCode::OK, &list_streams(store, app, &page)),
-            Err(msg) => error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &msg),
+            Ok(page) => Some(page),
+            Err(msg) => return Some(error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &msg)),
         },
-        _ => json_reply(StatusCode::OK, &list_subscriptions(store, subs, app)),
+        _ => None,
+    };
+    let listed = match (&app.store, page) {
+        (Backend::Local(store), Some(page)) => Ok(list_streams(store, app, &page)),
+        (Backend::Postgres(pg), Some(page)) => list_streams_pg(pg, app, &page).await,
+        (store, None) => list_subscriptions(store, app.subscriptions.as_ref(), app).await,
+    };
+    Some(match listed {
+        Ok(v) => json_reply(StatusCode::OK, &v),
+        Err(msg) => error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &msg),
     })
 }
 
@@ -105,6 +108,40 @@ impl Page {
     }
 }
 
+/// One stream of a listing.
+struct Item<'a> {
+    rel: String,
+    meta: &'a StreamMeta,
+    tail: u64,
+    closed: bool,
+    producers: usize,
+}
+
+/// `{"streams": [...], "next_after": PATH | null}`; paths relative to `prefix` (`{prefix}/`).
+fn page_json(prefix: &str, items: &[Item<'_>], next_after: Option<String>) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|s| {
+            json!({
+                "path": s.rel,
+                "url_path": s.meta.path,
+                "content_type": s.meta.content_type,
+                "next_offset": Offset(s.tail).to_string(),
+                "bytes": s.tail,
+                "closed": s.closed,
+                "ttl_seconds": s.meta.ttl_secs,
+                "expires_at": s.meta.expires_at_ms.map(view_timestamp),
+                "producers": s.producers,
+                "forked_from": s.meta.fork.as_ref().map(|f| {
+                    f.source_path.strip_prefix(prefix).unwrap_or(&f.source_path).to_string()
+                }),
+                "created_at": view_timestamp(s.meta.created_ms),
+            })
+        })
+        .collect();
+    json!({ "streams": items, "next_after": next_after })
+}
+
 /// One page of streams, in path order: `{"streams": [...], "next_after": PATH | null}`.
 /// Paths are relative to the prefix. Deleted and expired streams are left out.
 pub fn list_streams(store: &Store, app: &App, page: &Page) -> Value {
@@ -126,43 +163,62 @@ pub fn list_streams(store: &Store, app: &App, page: &Page) -> Value {
     let more = streams.len() > page.limit;
     streams.truncate(page.limit);
     let next_after = more.then(|| streams.last().map(|(rel, _)| rel.clone())).flatten();
-    let items: Vec<Value> = streams
+    let items: Vec<Item<'_>> = streams
         .iter()
         .map(|(rel, s)| {
             let v = s.visible();
             let producers = s.state.lock().writer.producers.len();
-            json!({
-                "path": rel,
-                "url_path": s.meta.path,
-                "content_type": s.meta.content_type,
-                "next_offset": Offset(v.tail).to_string(),
-                "bytes": v.tail,
-                "closed": v.closed,
-                "ttl_seconds": s.meta.ttl_secs,
-                "expires_at": s.meta.expires_at_ms.map(view_timestamp),
-                "producers": producers,
-                "forked_from": s.meta.fork.as_ref().map(|f| {
-                    f.source_path.strip_prefix(&prefix).unwrap_or(&f.source_path).to_string()
-                }),
-                "created_at": view_timestamp(s.meta.created_ms),
+            Item { rel: rel.clone(), meta: &s.meta, tail: v.tail, closed: v.closed, producers }
+        })
+        .collect();
+    page_json(&prefix, &items, next_after)
+}
+
+/// [`list_streams`] from a shared database.
+async fn list_streams_pg(pg: &PgStore, app: &App, page: &Page) -> Result<Value, String> {
+    let prefix = format!("{}/", app.config.prefix_path());
+    let starting = format!("{prefix}{}", page.prefix.as_deref().unwrap_or(""));
+    let after = page.after.as_ref().map(|a| format!("{prefix}{a}"));
+    let (rows, next) = pg
+        .list_streams(&starting, after.as_deref(), page.limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    let items: Vec<Item<'_>> = rows
+        .iter()
+        .filter_map(|r| {
+            let rel = r.meta.path.strip_prefix(&prefix)?.to_string();
+            Some(Item {
+                rel,
+                meta: &r.meta,
+                tail: r.tail,
+                closed: r.closed,
+                producers: r.producers,
             })
         })
         .collect();
-    json!({ "streams": items, "next_after": next_after })
+    let next_after = next.and_then(|k| k.strip_prefix(&prefix).map(str::to_string));
+    Ok(page_json(&prefix, &items, next_after))
 }
 
 /// Every subscription as `GET` shows it, each linked stream with its current tail and
 /// pending bytes beside the subscription's cursor.
-fn list_subscriptions(store: &Store, subscriptions: &Subscriptions, app: &App) -> Value {
+async fn list_subscriptions(
+    store: &Backend,
+    subscriptions: Option<&Service>,
+    app: &App,
+) -> Result<Value, String> {
     let prefix = app.config.prefix_path();
-    let mut subs = subscriptions.list();
+    let mut subs = match subscriptions {
+        Some(s) => s.list().await.map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
     for sub in &mut subs {
         let Some(streams) = sub.get_mut("streams").and_then(Value::as_array_mut) else {
             continue;
         };
         for link in streams {
             let Some(path) = link.get("path").and_then(Value::as_str) else { continue };
-            let tail = store.get(&format!("{prefix}/{path}")).ok().map(|s| s.visible().tail);
+            let tail = store.get(&format!("{prefix}/{path}")).await.ok().map(|s| s.visible().tail);
             let acked = link
                 .get("acked_offset")
                 .and_then(Value::as_str)
@@ -172,7 +228,7 @@ fn list_subscriptions(store: &Store, subscriptions: &Subscriptions, app: &App) -
             link["pending_bytes"] = json!(tail.map(|t| t.saturating_sub(acked)));
         }
     }
-    json!({ "subscriptions": subs })
+    Ok(json!({ "subscriptions": subs }))
 }
 
 #[cfg(test)]

@@ -82,12 +82,8 @@ impl Server {
         };
         let metrics = match config.metrics_bind {
             Some(bind) => Some(
-                crate::metrics::Endpoint::start(
-                    bind,
-                    store.local().cloned(),
-                    config.data_dir.clone(),
-                )
-                .await?,
+                crate::metrics::Endpoint::start(bind, store.clone(), config.data_dir.clone())
+                    .await?,
             ),
             None => None,
         };

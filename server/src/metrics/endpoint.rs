@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::names;
-use crate::store::Store;
+use crate::store::Backend;
 
 /// How often histogram samples are folded into their buckets between scrapes.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -32,10 +32,10 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Installs the recorder and starts serving `/metrics` on `bind`. `data_dir` is the file
-    /// engine's directory (for the log size), `None` in memory.
+    /// engine's directory (for the log size), `None` in memory or PostgreSQL.
     pub async fn start(
         bind: SocketAddr,
-        store: Option<Arc<Store>>,
+        store: Backend,
         data_dir: Option<PathBuf>,
     ) -> io::Result<Endpoint> {
         let handle = super::install().map_err(io::Error::other)?;
@@ -64,7 +64,7 @@ impl Endpoint {
                 let scrape = scrape.clone();
                 let svc = service_fn(move |req| {
                     let scrape = scrape.clone();
-                    async move { Ok::<_, Infallible>(scrape.answer(&req)) }
+                    async move { Ok::<_, Infallible>(scrape.answer(&req).await) }
                 });
                 tokio::spawn(async move {
                     if let Err(e) =
@@ -92,14 +92,15 @@ impl Drop for Endpoint {
 }
 
 struct Scrape {
-    /// The in-process store (none with a shared database: its counts are not this node's).
-    store: Option<Arc<Store>>,
+    /// The streams: counted in this process, or in the shared database (the same on every
+    /// node).
+    store: Backend,
     wal_dir: Option<PathBuf>,
     handle: &'static metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl Scrape {
-    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let reply = |status: StatusCode, ct: &'static str, body: String| {
             let mut r = Response::new(Full::new(Bytes::from(body)));
             *r.status_mut() = status;
@@ -112,19 +113,28 @@ impl Scrape {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n".into());
         }
-        self.update_gauges();
+        self.update_gauges().await;
         self.handle.run_upkeep();
         reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.handle.render())
     }
 
     /// State gauges, computed now rather than on every request.
-    fn update_gauges(&self) {
-        if let Some(store) = &self.store {
-            let streams = store.snapshot_streams();
-            let producers: usize =
-                streams.iter().map(|s| s.state.lock().writer.producers.len()).sum();
-            gauge!(names::STREAMS).set(streams.len() as f64);
-            gauge!(names::PRODUCERS).set(producers as f64);
+    async fn update_gauges(&self) {
+        match &self.store {
+            Backend::Local(store) => {
+                let streams = store.snapshot_streams();
+                let producers: usize =
+                    streams.iter().map(|s| s.state.lock().writer.producers.len()).sum();
+                gauge!(names::STREAMS).set(streams.len() as f64);
+                gauge!(names::PRODUCERS).set(producers as f64);
+            }
+            Backend::Postgres(pg) => match pg.counts().await {
+                Ok((streams, producers)) => {
+                    gauge!(names::STREAMS).set(streams as f64);
+                    gauge!(names::PRODUCERS).set(producers as f64);
+                }
+                Err(e) => tracing::warn!("counting streams for the gauges failed: {e}"),
+            },
         }
         let (mut bytes, mut segments) = (0u64, 0u64);
         if let Some(dir) = &self.wal_dir {

@@ -7,6 +7,7 @@
 mod committer;
 mod compact;
 mod data;
+pub mod listing;
 mod live;
 mod row;
 mod schema;

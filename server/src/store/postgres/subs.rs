@@ -21,7 +21,7 @@ pub struct Fact {
 }
 
 /// `prefix` as a `LIKE` pattern matching every path that starts with it.
-fn like_prefix(prefix: &str) -> String {
+pub(super) fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '\\' | '%' | '_') {
