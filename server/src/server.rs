@@ -91,16 +91,16 @@ impl Server {
         let config = Config { bind: addr, ..config };
         let (stop_tx, stop_rx) = oneshot::channel();
         let secure = tls.is_some();
-        let compactor =
-            match (&config.state_compaction, store.local()) {
-                (Some(c), Some(local)) => {
-                    Some(Compactor::open(local.clone(), c.clone(), config.prefix_path()).await)
-                }
-                (Some(_), None) => return Err(io::Error::other(
-                    "state compaction needs the file or memory engine (not yet --store postgres)",
-                )),
-                (None, _) => None,
-            };
+        let compactor = match &config.state_compaction {
+            Some(c) if c.auto_bytes.is_some() && store.local().is_none() => {
+                return Err(io::Error::other(
+                    "--state-compaction-auto-bytes needs the file or memory engine (with \
+                     --store postgres, compact on request: POST {prefix}/__ds/compact/<path>)",
+                ))
+            }
+            Some(c) => Some(Compactor::open(store.clone(), c.clone(), config.prefix_path()).await),
+            None => None,
+        };
         let parts = Parts { store, subscriptions, compactor };
         let task = tokio::spawn(serve(listener, parts, config, auth, tls, stop_rx));
         Ok(Server { addr, tls: secure, stop: Some(stop_tx), task, metrics })

@@ -4,7 +4,8 @@
 //! tail instead of the whole history. Optionally the source is trimmed before the snapshot.
 //!
 //! Built only on the store's public operations (get, create, read, delete) plus the one
-//! trim step. A snapshot is published by a single `create` with its whole body and closed,
+//! trim step, through [`Backend`], so it works on the local engines and on PostgreSQL
+//! (where any node compacts, and the snapshots are found in the database). A snapshot is published by a single `create` with its whole body and closed,
 //! one durable record: after a crash it is complete or absent, never partial.
 
 mod build;
@@ -20,7 +21,7 @@ use durastream::state::MaterializedState;
 use parking_lot::Mutex;
 
 use crate::store::file::faults;
-use crate::store::{CreateRequest, Store, StoreError, Stream};
+use crate::store::{Backend, CreateRequest, StoreError, Stream};
 pub use build::Counts;
 
 /// Settings of `--state-compaction`.
@@ -102,7 +103,7 @@ pub struct Compacted {
 
 /// Builds and tracks snapshots.
 pub struct Compactor {
-    store: Arc<Store>,
+    store: Backend,
     config: CompactConfig,
     prefix: String,
     /// Source store key → newest snapshot.
@@ -117,67 +118,98 @@ impl Compactor {
     /// Indexes the snapshots in `store`, deleting those of streams that are gone or
     /// re-created and those a newer one replaces (left by a crash between publishing a
     /// snapshot and deleting the older one).
-    pub async fn open(store: Arc<Store>, config: CompactConfig, prefix: &str) -> Arc<Compactor> {
+    pub async fn open(store: Backend, config: CompactConfig, prefix: &str) -> Arc<Compactor> {
+        let c = Arc::new(Compactor {
+            store,
+            config,
+            prefix: prefix.to_string(),
+            index: Mutex::new(HashMap::new()),
+            not_state: Mutex::new(HashMap::new()),
+            running: tokio::sync::Mutex::new(()),
+        });
+        c.rescan().await;
+        c
+    }
+
+    /// The newest valid snapshot of each source among `snaps` (key, creation time), and the
+    /// keys of the others: of sources gone or re-created since, or replaced by a newer one.
+    async fn newest_of(
+        &self,
+        snaps: Vec<(String, i64)>,
+    ) -> (HashMap<String, SnapshotRef>, Vec<String>) {
         let mut newest: HashMap<String, SnapshotRef> = HashMap::new();
         let mut stale = Vec::new();
-        for snap in store.snapshot_streams() {
-            let Some((source_key, pos)) = names::parse_key(&snap.meta.path) else { continue };
-            let valid = match store.get(source_key) {
-                Ok(src) => (snap.meta.created_ms >= src.meta.created_ms
-                    && pos <= src.visible().tail)
+        for (key, created_ms) in snaps {
+            let Some((source_key, pos)) = names::parse_key(&key) else { continue };
+            let source_key = source_key.to_string();
+            let valid = match self.store.get(&source_key).await {
+                Ok(src) => (created_ms >= src.meta.created_ms && pos <= src.visible().tail)
                     .then_some(src.id),
-                Err(_) => None,
+                Err(StoreError::NotFound | StoreError::Gone) => None,
+                // Not known now (a database error): decide on a later pass.
+                Err(_) => continue,
             };
             let Some(source_id) = valid else {
-                stale.push(snap.meta.path.clone());
+                stale.push(key);
                 continue;
             };
-            let r = SnapshotRef { pos, key: snap.meta.path.clone(), source_id };
-            match newest.get(source_key) {
+            let r = SnapshotRef { pos, key, source_id };
+            match newest.get(&source_key) {
                 Some(cur) if cur.pos >= pos => stale.push(r.key),
                 _ => {
-                    if let Some(old) = newest.insert(source_key.to_string(), r) {
+                    if let Some(old) = newest.insert(source_key, r) {
                         stale.push(old.key);
                     }
                 }
             }
         }
-        let c = Arc::new(Compactor {
-            store,
-            config,
-            prefix: prefix.to_string(),
-            index: Mutex::new(newest),
-            not_state: Mutex::new(HashMap::new()),
-            running: tokio::sync::Mutex::new(()),
-        });
+        (newest, stale)
+    }
+
+    /// Re-reads every snapshot from the store into the index and deletes stale ones.
+    async fn rescan(&self) {
+        let snaps = match self.store.snapshot_keys(None).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("listing snapshots failed: {e}");
+                return;
+            }
+        };
+        let (newest, stale) = self.newest_of(snaps).await;
+        *self.index.lock() = newest;
         for key in stale {
-            c.remove_snapshot(&key).await;
+            self.remove_snapshot(&key).await;
         }
-        c
     }
 
     pub fn config(&self) -> &CompactConfig {
         &self.config
     }
 
-    /// The newest snapshot of the live stream at `source_key`, if any.
-    pub fn newest(&self, source_key: &str) -> Option<SnapshotRef> {
+    /// The newest snapshot of the live stream at `source_key`, if any. With a shared
+    /// database it is looked up there, so every node names the same one.
+    pub async fn newest(&self, source_key: &str) -> Option<SnapshotRef> {
+        if let Backend::Postgres(_) = &self.store {
+            let snaps = self.store.snapshot_keys(Some(source_key)).await.ok()?;
+            let (mut newest, _) = self.newest_of(snaps).await;
+            return newest.remove(source_key);
+        }
         let r = self.index.lock().get(source_key).cloned()?;
-        let current = self.store.get(source_key).ok()?;
+        let current = self.store.get(source_key).await.ok()?;
         (current.id == r.source_id).then_some(r)
     }
 
     /// Compacts the stream at `source_key` up to its current tail.
     pub async fn compact(&self, source_key: &str) -> Result<Compacted, CompactError> {
         let _one = self.running.lock().await;
-        let source = self.store.get(source_key)?;
+        let source = self.store.get(source_key).await?;
         if !source.is_json() {
             return Err(CompactError::NotJson);
         }
         let tail = source.visible().tail;
-        let base = self.newest(source_key);
+        let base = self.newest(source_key).await;
         if let Some(b) = base.as_ref().filter(|b| b.pos == tail) {
-            let bytes = self.store.get(&b.key).map_or(0, |s| s.visible().tail);
+            let bytes = self.store.get(&b.key).await.map_or(0, |s| s.visible().tail);
             return Ok(Compacted {
                 snapshot: b.clone(),
                 created: false,
@@ -187,7 +219,7 @@ impl Compactor {
             });
         }
         let base_stream = match &base {
-            Some(b) => Some((self.store.get(&b.key)?, b.pos)),
+            Some(b) => Some((self.store.get(&b.key).await?, b.pos)),
             None => None,
         };
         let max = self.config.max_bytes;
@@ -208,13 +240,13 @@ impl Compactor {
         let (snap, _) = self.store.create(req).await?;
         faults::crash("compact-after-publish");
         // The source was deleted (and maybe re-created) meanwhile: the snapshot is of nothing.
-        if self.store.get(source_key).map(|s| s.id).ok() != Some(source.id) {
+        if self.store.get(source_key).await.map(|s| s.id).ok() != Some(source.id) {
             self.remove_snapshot(&key).await;
             return Err(CompactError::NotFound);
         }
         let new = SnapshotRef { pos: tail, key: key.clone(), source_id: source.id };
         let old = self.index.lock().insert(source_key.to_string(), new.clone());
-        if let Some(old) = old.filter(|o| o.key != key) {
+        for old in [old, base].into_iter().flatten().filter(|o| o.key != key) {
             self.remove_snapshot(&old.key).await;
         }
         if self.config.trim {
@@ -234,10 +266,15 @@ impl Compactor {
     /// Drops snapshots of deleted or re-created streams; with `auto_bytes`, compacts the
     /// streams that grew past it since their newest snapshot.
     pub async fn sweep(&self) {
+        if let Backend::Postgres(_) = &self.store {
+            // Other nodes publish snapshots too: the database is the index.
+            self.rescan().await;
+            return;
+        }
         let entries: Vec<(String, SnapshotRef)> =
             self.index.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (source_key, r) in entries {
-            let alive = self.store.get(&source_key).map(|s| s.id).ok() == Some(r.source_id);
+            let alive = self.store.get(&source_key).await.map(|s| s.id).ok() == Some(r.source_id);
             if !alive {
                 let removed = {
                     let mut index = self.index.lock();
@@ -256,7 +293,7 @@ impl Compactor {
                 match self.compact(&key).await {
                     Ok(c) => tracing::debug!(stream = key, offset = c.snapshot.pos, "compacted"),
                     Err(CompactError::NotState { .. } | CompactError::NotJson) => {
-                        if let Ok(s) = self.store.get(&key) {
+                        if let Ok(s) = self.store.get(&key).await {
                             self.not_state.lock().insert(key, s.id);
                         }
                     }
@@ -268,10 +305,11 @@ impl Compactor {
 
     /// JSON streams under the prefix that grew by `every` bytes since their newest snapshot.
     fn due(&self, every: u64) -> Vec<String> {
+        let Some(store) = self.store.local() else { return Vec::new() };
         let prefix = format!("{}/", self.prefix);
         let index = self.index.lock();
         let not_state = self.not_state.lock();
-        self.store
+        store
             .snapshot_streams()
             .into_iter()
             .filter(|s| s.meta.path.starts_with(&prefix) && s.is_json())

@@ -136,9 +136,9 @@ fn compacted(app: &App, headers: &HeaderMap, key: &str, c: &Compacted) -> Reply 
 
 /// Adds `Stream-Snapshot` (URL path of the newest snapshot, percent-encoded) and
 /// `Stream-Snapshot-Offset` to a response about the stream at `key`, when it has one.
-pub fn advertise(app: &App, key: &str, reply: Reply) -> Reply {
+pub async fn advertise(app: &App, key: &str, reply: Reply) -> Reply {
     let Some(compactor) = &app.compactor else { return reply };
-    let Some(r) = compactor.newest(key) else { return reply };
+    let Some(r) = compactor.newest(key).await else { return reply };
     let Some(path) = names::url_path(app.config.prefix_path(), key, r.pos) else { return reply };
     let encoded = crate::http::encode_path(&path);
     reply

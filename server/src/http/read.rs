@@ -172,7 +172,7 @@ pub async fn get(
         Ok(r) => r,
         Err(e) => store_error(&e),
     };
-    crate::compact::routes::advertise(app, path, reply)
+    crate::compact::routes::advertise(app, path, reply).await
 }
 
 async fn get_inner(
@@ -284,7 +284,7 @@ pub async fn head(app: &App, path: &str) -> Reply {
     if let Some(at) = stream.meta.expires_at_ms {
         r = r.header(h::STREAM_EXPIRES_AT, values::format_rfc3339(at));
     }
-    crate::compact::routes::advertise(app, path, r)
+    crate::compact::routes::advertise(app, path, r).await
 }
 
 /// Long-poll keep-alive granularity used by SSE (also its idle control interval).

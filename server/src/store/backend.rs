@@ -91,6 +91,35 @@ impl Backend {
         }
     }
 
+    /// Drops `stream`'s positions before `before` (state compaction's trim): reads there
+    /// then get 410.
+    pub async fn trim(&self, stream: &Arc<Stream>, before: u64) -> Result<(), StoreError> {
+        match self {
+            Backend::Local(s) => s.trim(stream, before).await,
+            Backend::Postgres(p) => p.trim(stream, before).await,
+        }
+    }
+
+    /// Store keys and creation times of the snapshot streams of state compaction (every
+    /// source, or the one at `source`).
+    pub async fn snapshot_keys(
+        &self,
+        source: Option<&str>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        match self {
+            Backend::Local(s) => Ok(s
+                .snapshot_streams()
+                .iter()
+                .filter(|st| {
+                    crate::compact::names::parse_key(&st.meta.path)
+                        .is_some_and(|(src, _)| source.is_none_or(|want| src == want))
+                })
+                .map(|st| (st.meta.path.clone(), st.meta.created_ms))
+                .collect()),
+            Backend::Postgres(p) => p.snapshot_keys(source).await,
+        }
+    }
+
     /// The in-process store, when streams live in this process (subscriptions, the admin
     /// listing and metrics read it directly).
     pub fn local(&self) -> Option<&Arc<Store>> {

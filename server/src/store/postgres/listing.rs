@@ -64,7 +64,7 @@ impl PgStore {
 }
 
 /// Columns in [`COLUMNS`]: the producer count follows them.
-const COLUMN_COUNT: usize = 11;
+const COLUMN_COUNT: usize = 12;
 
 #[cfg(test)]
 mod tests {

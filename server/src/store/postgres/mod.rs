@@ -12,6 +12,7 @@ mod live;
 mod row;
 mod schema;
 pub mod subs;
+mod trim;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -180,6 +181,7 @@ impl PgStore {
             if let Some(h) = self.handles.lock().get(&row.id).and_then(|e| e.handle.upgrade()) {
                 h.publish(row.tail, row.closed);
                 h.touch(row.last_access);
+                h.set_trimmed(row.trimmed_before);
                 return Ok(h);
             }
             // A fork reads below its base through its source's handle.
@@ -212,6 +214,7 @@ impl PgStore {
                 state,
                 row.last_access,
             ));
+            h.set_trimmed(row.trimmed_before);
             let mut handles = self.handles.lock();
             if let Some(old) = handles.get(&row.id).and_then(|e| e.handle.upgrade()) {
                 old.publish(row.tail, row.closed);
@@ -373,6 +376,7 @@ impl PgStore {
             forks: 0,
             last_access: now,
             source_id,
+            trimmed_before: 0,
         };
         Ok((self.handle(&row).await?, true))
     }

@@ -6,7 +6,8 @@ use crate::store::{ProducerStamp, StoreError, StreamMeta, WriterState};
 
 /// The columns every stream query selects, in [`StreamRow::from_row`]'s order.
 pub const COLUMNS: &str =
-    "id, path, meta, tail, closed, closed_by, stream_seq, soft_deleted, forks, last_access, source_id";
+    "id, path, meta, tail, closed, closed_by, stream_seq, soft_deleted, forks, last_access, source_id, \
+     trimmed_before";
 
 /// One row of `streams`.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct StreamRow {
     pub forks: u32,
     pub last_access: i64,
     pub source_id: Option<i64>,
+    /// Positions before this one were trimmed by state compaction.
+    pub trimmed_before: u64,
 }
 
 fn bad_row(e: impl std::fmt::Display) -> StoreError {
@@ -52,6 +55,7 @@ impl StreamRow {
             forks: u32::try_from(r.get::<_, i32>(8)).unwrap_or(0),
             last_access: r.get(9),
             source_id: r.get(10),
+            trimmed_before: pos(r.get(11)),
         })
     }
 

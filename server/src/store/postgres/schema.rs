@@ -59,6 +59,8 @@ CREATE TABLE subscriptions (
     owner       text,
     owner_until bigint NOT NULL DEFAULT 0
 );
+-- State compaction's trim: positions before it are gone (reads there get 410).
+ALTER TABLE streams ADD COLUMN trimmed_before bigint NOT NULL DEFAULT 0;
 -- Values every node shares: the webhook signing key's seed.
 CREATE TABLE settings (
     name  text PRIMARY KEY,

@@ -20,17 +20,21 @@ pub struct Fact {
     pub json: bool,
 }
 
-/// `prefix` as a `LIKE` pattern matching every path that starts with it.
-pub(super) fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
+/// `text` with the `LIKE` wildcards escaped: matches itself only.
+pub(super) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
         if matches!(c, '\\' | '%' | '_') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('%');
     out
+}
+
+/// `prefix` as a `LIKE` pattern matching every path that starts with it.
+pub(super) fn like_prefix(prefix: &str) -> String {
+    like_escape(prefix) + "%"
 }
 
 impl PgStore {
