@@ -91,6 +91,49 @@ fn event_count(f: &Fixture) -> usize {
     serde_json::from_str::<Vec<&RawValue>>(f.events.get()).expect("array").len()
 }
 
+/// The fast path (a batch of well-formed events) and the full path (any batch, with
+/// malformed events reported) give the same state and the same changes: every fixture is
+/// applied whole (fast when it has no malformed event), event by event (fast for each
+/// well-formed one), and through `parse_batch` + `apply_parsed` (always the full path).
+#[test]
+fn fast_and_full_paths_agree() {
+    for (name, f) in fixtures() {
+        let data = f.events.get().as_bytes();
+        let mut full = MaterializedState::new();
+        let parsed = state::parse_batch(data).expect("array");
+        let want = full.apply_parsed(parsed, MalformedPolicy::Skip).expect("skip");
+        let mut whole = MaterializedState::new();
+        let got = whole.apply_batch_json(data, MalformedPolicy::Skip).expect("array");
+        assert_eq!(
+            state::Change::list_to_json(&got.changes),
+            state::Change::list_to_json(&want.changes),
+            "{name}"
+        );
+        assert_eq!(got.applied, want.applied, "{name}");
+        assert_eq!(whole.to_json(), full.to_json(), "{name}");
+        let mut quiet = MaterializedState::new();
+        let q = quiet.apply_batch_json_quiet(data, MalformedPolicy::Skip).expect("array");
+        assert!(q.changes.is_empty());
+        assert_eq!((q.applied, q.malformed.len()), (want.applied, want.malformed.len()), "{name}");
+        assert_eq!(quiet.to_json(), full.to_json(), "{name}");
+        let mut one_by_one = MaterializedState::new();
+        let mut changes = Vec::new();
+        for raw in serde_json::from_str::<Vec<&RawValue>>(f.events.get()).expect("array") {
+            let out = one_by_one
+                .apply_batch_json(format!("[{}]", raw.get()).as_bytes(), MalformedPolicy::Skip)
+                .expect("array");
+            changes.extend(out.changes);
+        }
+        assert_eq!(
+            state::Change::list_to_json(&changes),
+            state::Change::list_to_json(&want.changes),
+            "{name}"
+        );
+        assert_eq!(one_by_one.to_json(), full.to_json(), "{name}");
+        assert_eq!(one_by_one.in_snapshot(), full.in_snapshot(), "{name}");
+    }
+}
+
 #[test]
 fn every_malformed_event_names_its_field() {
     let (_, f) = fixtures().into_iter().find(|(n, _)| n == "malformed.json").expect("fixture");

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use durastream::state::{
-    self, Change, ChangeEvent, FollowerOptions, MalformedPolicy, MaterializedState, Operation,
+    self, BatchOutcome, Change, FollowerOptions, MalformedPolicy, MaterializedState, Operation,
     SharedFollower, StateEvent,
 };
 use napi::bindgen_prelude::Buffer;
@@ -54,11 +54,11 @@ pub struct NativeApplied {
     pub changes: Option<String>,
 }
 
-fn applied(changes: &[Change], malformed: &[state::Error], want: bool) -> NativeApplied {
+fn applied(out: &BatchOutcome, want: bool) -> NativeApplied {
     NativeApplied {
-        applied: u32::try_from(changes.len()).unwrap_or(u32::MAX),
-        malformed: malformed.iter().map(|e| describe_state(e).to_string()).collect(),
-        changes: want.then(|| Change::list_to_json(changes)),
+        applied: u32::try_from(out.applied).unwrap_or(u32::MAX),
+        malformed: out.malformed.iter().map(|e| describe_state(e).to_string()).collect(),
+        changes: want.then(|| Change::list_to_json(&out.changes)),
     }
 }
 
@@ -96,9 +96,15 @@ impl NativeState {
         changes: Option<bool>,
     ) -> napi::Result<NativeApplied> {
         let policy = policy(malformed)?;
+        let want = changes.unwrap_or(false);
         let s = Arc::make_mut(&mut self.inner);
-        let out = s.apply_batch_json(bytes(&data), policy).map_err(|e| state_to_napi(&e))?;
-        Ok(applied(&out.changes, &out.malformed, changes.unwrap_or(false)))
+        let out = if want {
+            s.apply_batch_json(bytes(&data), policy)
+        } else {
+            s.apply_batch_json_quiet(bytes(&data), policy)
+        };
+        let out = out.map_err(|e| state_to_napi(&e))?;
+        Ok(applied(&out, want))
     }
 
     /// The value at `type`/`key` as JSON text, or `null`.
@@ -179,30 +185,15 @@ pub fn build_change_event(
 ) -> napi::Result<String> {
     let op = Operation::parse(&operation)
         .ok_or_else(|| invalid_argument("operation", format!("unknown operation {operation:?}")))?;
-    let raw = |text: Option<String>, name: &'static str| -> napi::Result<Option<state::Json>> {
-        text.map(|t| {
-            RawValue::from_string(t)
-                .map(Arc::from)
-                .map_err(|e| invalid_argument(name, format!("{name} is not JSON: {e}")))
-        })
-        .transpose()
-    };
-    let value = if op.needs_value() { raw(value, "value")? } else { None };
-    let mut event =
-        ChangeEvent::new(op, &entity_type, &key, value).map_err(|e| state_to_napi(&e))?;
-    event.old_value = raw(old_value, "oldValue")?;
-    if let Some(h) = headers {
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&h)
-            .map_err(|e| invalid_argument("headers", format!("headers must be an object: {e}")))?;
-        for (name, v) in map {
-            if name == "operation" {
-                continue; // the helpers' own operation wins, as in @durable-streams/state
-            }
-            event = event.header(&name, &v).map_err(|e| state_to_napi(&e))?;
-        }
-    }
-    event.validate().map_err(|e| state_to_napi(&e))?;
-    Ok(event.to_json())
+    state::change_json(
+        op,
+        &entity_type,
+        &key,
+        value.as_deref(),
+        old_value.as_deref(),
+        headers.as_deref(),
+    )
+    .map_err(|e| state_to_napi(&e))
 }
 
 /// One batch applied by a follower.

@@ -72,16 +72,24 @@ impl PyState {
         changes: bool,
     ) -> PyResult<(usize, Py<PyList>, Option<String>)> {
         let policy = policy(malformed)?;
+        let state = Arc::make_mut(&mut self.inner);
+        let apply = |data: &[u8]| {
+            if changes {
+                state.apply_batch_json(data, policy)
+            } else {
+                state.apply_batch_json_quiet(data, policy)
+            }
+        };
         let out = if let Ok(b) = data.cast::<PyBytes>() {
-            Arc::make_mut(&mut self.inner).apply_batch_json(b.as_bytes(), policy)
+            apply(b.as_bytes())
         } else if let Ok(s) = data.cast::<PyString>() {
-            Arc::make_mut(&mut self.inner).apply_batch_json(s.to_cow()?.as_bytes(), policy)
+            apply(s.to_cow()?.as_bytes())
         } else {
             return Err(PyValueError::new_err("events must be JSON text (str or bytes)"));
         };
         let out = out.map_err(|e| state_to_pyerr(py, &e))?;
         let listed = changes.then(|| Change::list_to_json(&out.changes));
-        Ok((out.changes.len(), errors(py, &out.malformed)?, listed))
+        Ok((out.applied, errors(py, &out.malformed)?, listed))
     }
 
     /// The JSON text at `type`/`key`, or None.

@@ -1,5 +1,6 @@
 //! The State Protocol: core's materialized state (apply a JSON batch, get a value, iterate
-//! a type) and the live follower, behind opaque handles.
+//! a type), the event builders (insert, update, upsert, delete, through core's builders)
+//! and the live follower, behind opaque handles.
 //!
 //! Values are handed out as borrowed JSON text (pointer and length, not NUL-terminated),
 //! valid until the state is next changed or freed.
@@ -7,7 +8,9 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use durastream::state::{FollowerOptions, MalformedPolicy, MaterializedState, SharedFollower};
+use durastream::state::{
+    self, FollowerOptions, MalformedPolicy, MaterializedState, Operation, SharedFollower,
+};
 
 use crate::client::ds_stream;
 use crate::error::{boundary, ds_status, guard, FfiError};
@@ -81,10 +84,10 @@ pub unsafe extern "C" fn ds_state_apply_json(
         // SAFETY: forwarded contract of this function.
         let data = unsafe { bytes_arg(data, len, "data") }?;
         let policy = if skip_malformed { MalformedPolicy::Skip } else { MalformedPolicy::Stop };
-        let out = Arc::make_mut(&mut state.state).apply_batch_json(data, policy)?;
+        let out = Arc::make_mut(&mut state.state).apply_batch_json_quiet(data, policy)?;
         if !out_applied.is_null() {
             // SAFETY: non-null and writable per the contract.
-            unsafe { out_applied.write(out.changes.len()) };
+            unsafe { out_applied.write(out.applied) };
         }
         if !out_malformed.is_null() {
             // SAFETY: non-null and writable per the contract.
@@ -221,6 +224,118 @@ pub unsafe extern "C" fn ds_state_to_json(
         unsafe { out.write(text.into_raw()) };
         Ok(())
     })
+}
+
+/// Builds a change event with core's builders into `*out_event` (free with
+/// `ds_string_free`).
+///
+/// # Safety
+/// The strings `NULL` or NUL-terminated; `out_event` writable.
+unsafe fn build_event(
+    operation: Operation,
+    entity_type: *const c_char,
+    key: *const c_char,
+    value: *const c_char,
+    old_value: *const c_char,
+    headers: *const c_char,
+    out_event: *mut *mut c_char,
+) -> ds_status {
+    boundary(|| {
+        // SAFETY: forwarded contract of this function.
+        unsafe { init_out(out_event, std::ptr::null_mut(), "out_event") }?;
+        // SAFETY: forwarded contract of this function.
+        let (t, k, v, old, h) = unsafe {
+            (
+                str_arg(entity_type, "entity_type")?,
+                str_arg(key, "key")?,
+                opt_str_arg(value, "value")?,
+                opt_str_arg(old_value, "old_value")?,
+                opt_str_arg(headers, "headers")?,
+            )
+        };
+        let text = c_string(&state::change_json(operation, t, k, v, old, h)?)?;
+        // SAFETY: checked non-null and writable above.
+        unsafe { out_event.write(text.into_raw()) };
+        Ok(())
+    })
+}
+
+/// An `insert` event of `value` (JSON text) at `entity_type`/`key`, as JSON text in
+/// `*out_event` (free with `ds_string_free`). `headers`: `NULL` or a JSON object of extra
+/// headers (`txid` and `timestamp` strings, checked; others kept as given). Fails with
+/// `DS_INVALID_ARGUMENT` naming the field (`ds_last_error_field`) for an empty type or
+/// key, a value that is not JSON or a bad header.
+///
+/// # Safety
+/// `entity_type`, `key` and `value` NUL-terminated; `headers` `NULL` or NUL-terminated;
+/// `out_event` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ds_state_insert(
+    entity_type: *const c_char,
+    key: *const c_char,
+    value: *const c_char,
+    headers: *const c_char,
+    out_event: *mut *mut c_char,
+) -> ds_status {
+    let null = std::ptr::null();
+    // SAFETY: forwarded contract of this function.
+    unsafe { build_event(Operation::Insert, entity_type, key, value, null, headers, out_event) }
+}
+
+/// An `update` event, as `ds_state_insert`; `old_value` is `NULL` or the previous value
+/// as JSON text.
+///
+/// # Safety
+/// As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ds_state_update(
+    entity_type: *const c_char,
+    key: *const c_char,
+    value: *const c_char,
+    old_value: *const c_char,
+    headers: *const c_char,
+    out_event: *mut *mut c_char,
+) -> ds_status {
+    // SAFETY: forwarded contract of this function.
+    unsafe {
+        build_event(Operation::Update, entity_type, key, value, old_value, headers, out_event)
+    }
+}
+
+/// An `upsert` event (insert or replace, as the npm package's helpers write it), as
+/// `ds_state_insert`.
+///
+/// # Safety
+/// As `ds_state_insert`.
+#[no_mangle]
+pub unsafe extern "C" fn ds_state_upsert(
+    entity_type: *const c_char,
+    key: *const c_char,
+    value: *const c_char,
+    headers: *const c_char,
+    out_event: *mut *mut c_char,
+) -> ds_status {
+    let null = std::ptr::null();
+    // SAFETY: forwarded contract of this function.
+    unsafe { build_event(Operation::Upsert, entity_type, key, value, null, headers, out_event) }
+}
+
+/// A `delete` event of `entity_type`/`key` (no value), as `ds_state_insert`; `old_value`
+/// is `NULL` or the removed value as JSON text.
+///
+/// # Safety
+/// As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ds_state_delete(
+    entity_type: *const c_char,
+    key: *const c_char,
+    old_value: *const c_char,
+    headers: *const c_char,
+    out_event: *mut *mut c_char,
+) -> ds_status {
+    let null = std::ptr::null();
+    // SAFETY: forwarded contract of this function.
+    unsafe { build_event(Operation::Delete, entity_type, key, null, old_value, headers, out_event) }
 }
 
 /// A live follower of a State Protocol stream. Use from one thread at a time.

@@ -924,6 +924,71 @@ static void test_state(void) {
     ds_state_free(NULL);
 }
 
+static void test_state_builders(void) {
+    char *ev = NULL;
+    CHECK_OK(ds_state_insert("user", "1", "{\"name\":\"Ann\"}",
+                             "{\"txid\":\"t1\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"source\":{\"app\":\"c\"}}", &ev));
+    CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"1\",\"value\":{\"name\":\"Ann\"},\"headers\":"
+                  "{\"operation\":\"insert\",\"txid\":\"t1\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"source\":{\"app\":\"c\"}}}");
+    /* Built events materialize: each one applied as a batch of one. */
+    ds_state *s = ds_state_new();
+    char batch[512];
+    size_t applied = 0;
+    snprintf(batch, sizeof batch, "[%s]", ev);
+    apply_str(s, batch, false, &applied, NULL);
+    CHECK(applied == 1);
+    ds_string_free(ev);
+
+    CHECK_OK(ds_state_update("user", "1", "{\"name\":\"Ann B.\"}", "{\"name\":\"Ann\"}", NULL, &ev));
+    CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"1\",\"value\":{\"name\":\"Ann B.\"},"
+                  "\"old_value\":{\"name\":\"Ann\"},\"headers\":{\"operation\":\"update\"}}");
+    snprintf(batch, sizeof batch, "[%s]", ev);
+    apply_str(s, batch, false, NULL, NULL);
+    ds_string_free(ev);
+
+    CHECK_OK(ds_state_upsert("user", "2", "7", "{\"operation\":\"insert\"}", &ev));
+    CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"2\",\"value\":7,\"headers\":{\"operation\":\"upsert\"}}");
+    snprintf(batch, sizeof batch, "[%s]", ev);
+    apply_str(s, batch, false, NULL, NULL);
+    ds_string_free(ev);
+
+    CHECK_OK(ds_state_delete("user", "2", "7", NULL, &ev));
+    CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"2\",\"old_value\":7,\"headers\":{\"operation\":\"delete\"}}");
+    snprintf(batch, sizeof batch, "[%s]", ev);
+    apply_str(s, batch, false, NULL, NULL);
+    ds_string_free(ev);
+
+    char *json = NULL;
+    CHECK_OK(ds_state_to_json(s, &json));
+    CHECK_STR(json, "{\"user\":{\"1\":{\"name\":\"Ann B.\"}}}");
+    ds_string_free(json);
+    ds_state_free(s);
+
+    /* Bad input: a clear error naming the field, and no event. */
+    ev = NULL;
+    CHECK_ERR(ds_state_insert("user", "", "1", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "key");
+    CHECK(ev == NULL);
+    CHECK_ERR(ds_state_insert("", "k", "1", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "type");
+    CHECK_ERR(ds_state_insert("user", "k", "{nope", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "value");
+    CHECK_ERR(ds_state_insert("user", "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "value");
+    CHECK_ERR(ds_state_update("user", "k", "1", "[", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "old_value");
+    CHECK_ERR(ds_state_upsert("user", "k", "1", "{\"txid\":\"\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "headers.txid");
+    CHECK_ERR(ds_state_delete("user", "k", NULL, "{\"timestamp\":\"now\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "headers.timestamp");
+    CHECK_ERR(ds_state_delete("user", "k", NULL, "[1]", &ev), DS_INVALID_ARGUMENT);
+    CHECK_STR(ds_last_error_field(), "headers");
+    CHECK_ERR(ds_state_delete("user", "k", NULL, "{\"control\":\"reset\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_delete(NULL, "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_delete("user", "k", NULL, NULL, NULL), DS_INVALID_ARGUMENT);
+    CHECK(ev == NULL);
+}
+
 static void test_state_follower(void) {
     ds_client *client = new_client();
     ds_stream *stream = new_stream(client, "state");
@@ -1035,6 +1100,7 @@ int main(int argc, char **argv) {
     run("callback_reentry", test_callback_reentry);
     run("access_control", test_access_control);
     run("state", test_state);
+    run("state_builders", test_state_builders);
     run("state_follower", test_state_follower);
     if (ds_server_stop(server) != DS_OK) {
         fprintf(stderr, "stopping the server failed: %s\n", ds_last_error_message());

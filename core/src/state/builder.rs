@@ -67,6 +67,54 @@ pub fn delete(entity_type: &str, key: &str) -> Result<ChangeEvent> {
     ChangeEvent::new(Operation::Delete, entity_type, key, None)
 }
 
+/// Builds a change event from JSON text, for bindings that hold values as text:
+/// `value` and `old_value` as JSON text (`value` is required but for delete, where it is
+/// left out), `headers` a JSON object (`txid` and `timestamp` strings, checked; others
+/// kept as given; an `operation` member is ignored, the builder's own wins, as in the npm
+/// package's helpers). Returns the event as compact JSON text, validated.
+///
+/// ```
+/// use durastream::state::{change_json, Operation};
+/// let e = change_json(Operation::Upsert, "user", "1", Some(r#"{"name":"Ann"}"#), None,
+///     Some(r#"{"txid":"t1"}"#))?;
+/// assert_eq!(e, r#"{"type":"user","key":"1","value":{"name":"Ann"},"headers":{"operation":"upsert","txid":"t1"}}"#);
+/// # Ok::<(), durastream::state::Error>(())
+/// ```
+pub fn change_json(
+    operation: Operation,
+    entity_type: &str,
+    key: &str,
+    value: Option<&str>,
+    old_value: Option<&str>,
+    headers: Option<&str>,
+) -> Result<String> {
+    let raw = |text: Option<&str>, name: &str| -> Result<Option<Json>> {
+        text.map(|t| {
+            RawValue::from_string(t.to_string()).map(Arc::from).map_err(|e| {
+                Error::invalid_argument(name, format!("{name} is not JSON: {e}")).with_source(e)
+            })
+        })
+        .transpose()
+    };
+    let value = if operation.needs_value() { raw(value, "value")? } else { None };
+    let mut event = ChangeEvent::new(operation, entity_type, key, value)?;
+    event.old_value = raw(old_value, "old_value")?;
+    if let Some(h) = headers {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(h).map_err(|e| {
+                Error::invalid_argument("headers", format!("headers must be a JSON object: {e}"))
+                    .with_source(e)
+            })?;
+        for (name, v) in map {
+            if name != "operation" {
+                event = event.header(&name, &v)?;
+            }
+        }
+    }
+    event.validate()?;
+    Ok(event.to_json())
+}
+
 impl ChangeEvent {
     /// A change event with the given operation; `type` and `key` must not be empty.
     pub fn new(

@@ -317,6 +317,9 @@ fn apply_chunk(
     offset: &str,
     opts: &FollowerOptions,
 ) -> Result<BatchOutcome> {
+    if let Some(outcome) = state.apply_well_formed(data, true) {
+        return Ok(outcome);
+    }
     let events = match parse_batch(data) {
         Ok(events) => events
             .into_iter()
@@ -359,6 +362,7 @@ async fn read_snapshot(
     let mut offset = "-1".to_string();
     while let Some(batch) = reader.next_chunk().await.map_err(Error::stream)? {
         let o = apply_chunk(&mut state, &batch.data, &offset, opts)?;
+        all.applied += o.applied;
         all.changes.extend(o.changes);
         all.malformed.extend(o.malformed);
         offset = batch.next_offset;

@@ -11,7 +11,10 @@
 //!   snapshot, where it is not "consistent" (see [`MaterializedState::in_snapshot`]).
 //! - A type with no entity left is not listed.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::RandomState;
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -19,6 +22,10 @@ use serde_json::value::RawValue;
 use super::error::{Error, ErrorKind, Result};
 use super::event::{Control, Json, Operation, StateEvent};
 use super::parse::parse_batch;
+use super::quick::{quick_batch, Quick};
+
+/// A map keyed by names from the stream, with a fast hasher seeded per map.
+type Map<V> = HashMap<String, V, RandomState>;
 
 /// What applying one event did. Returned by [`MaterializedState::apply`]; this is the
 /// change notification stream a follower hands out.
@@ -153,7 +160,10 @@ pub enum MalformedPolicy {
 /// The result of applying one batch of events.
 #[derive(Debug, Clone, Default)]
 pub struct BatchOutcome {
-    /// One entry per applied event, in order.
+    /// The number of events applied.
+    pub applied: usize,
+    /// One entry per applied event, in order (empty from
+    /// [`MaterializedState::apply_batch_json_quiet`]).
     pub changes: Vec<Change>,
     /// The malformed events that were skipped (each error has its index in the batch).
     pub malformed: Vec<Error>,
@@ -177,7 +187,7 @@ pub struct BatchOutcome {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MaterializedState {
-    types: HashMap<String, HashMap<String, Json>>,
+    types: Map<Map<Json>>,
     in_snapshot: bool,
 }
 
@@ -191,59 +201,27 @@ impl MaterializedState {
     pub fn apply(&mut self, event: StateEvent) -> Change {
         match event {
             StateEvent::Change(c) => {
-                let op = c.headers.operation;
-                if op == Operation::Delete {
-                    let previous = match self.types.get_mut(&c.entity_type) {
-                        Some(keys) => {
-                            let prev = keys.remove(&c.key);
-                            if keys.is_empty() {
-                                self.types.remove(&c.entity_type);
-                            }
-                            prev
-                        }
-                        None => None,
-                    };
+                if c.headers.operation == Operation::Delete {
+                    let previous = self.remove(&c.entity_type, &c.key);
                     return Change::Deleted { entity_type: c.entity_type, key: c.key, previous };
                 }
-                let value = match c.value {
-                    Some(v) => v,
-                    // Builders and the parser refuse this; treat a hand-made one as null.
-                    None => null_json(),
-                };
-                let keys = match self.types.get_mut(&c.entity_type) {
-                    Some(keys) => keys,
-                    None => self.types.entry(c.entity_type.clone()).or_default(),
-                };
-                let previous = match keys.get_mut(&c.key) {
-                    Some(slot) => Some(std::mem::replace(slot, value.clone())),
-                    None => {
-                        keys.insert(c.key.clone(), value.clone());
-                        None
-                    }
-                };
+                // Builders and the parser refuse a missing value; treat a hand-made one as
+                // null.
+                let value = c.value.unwrap_or_else(null_json);
+                let previous =
+                    self.set(Cow::Borrowed(&c.entity_type), Cow::Borrowed(&c.key), value.clone());
                 Change::Set {
                     entity_type: c.entity_type,
                     key: c.key,
-                    operation: op,
+                    operation: c.headers.operation,
                     value,
                     previous,
                 }
             }
-            StateEvent::Control(c) => match c.control {
-                Control::Reset => {
-                    self.types.clear();
-                    self.in_snapshot = false;
-                    Change::Reset { offset: c.offset }
-                }
-                Control::SnapshotStart => {
-                    self.in_snapshot = true;
-                    Change::SnapshotStart { offset: c.offset }
-                }
-                Control::SnapshotEnd => {
-                    self.in_snapshot = false;
-                    Change::SnapshotEnd { offset: c.offset }
-                }
-            },
+            StateEvent::Control(c) => {
+                self.control(c.control);
+                control_change(c.control, c.offset)
+            }
         }
     }
 
@@ -260,8 +238,113 @@ impl MaterializedState {
         data: &[u8],
         policy: MalformedPolicy,
     ) -> Result<BatchOutcome> {
-        let events = parse_batch(data)?;
-        self.apply_parsed(events, policy)
+        self.apply_batch(data, policy, true)
+    }
+
+    /// Applies a batch as [`MaterializedState::apply_batch_json`] does but records no
+    /// [`Change`] (`changes` stays empty; `applied` counts): the fast way when nobody
+    /// listens for changes.
+    pub fn apply_batch_json_quiet(
+        &mut self,
+        data: &[u8],
+        policy: MalformedPolicy,
+    ) -> Result<BatchOutcome> {
+        self.apply_batch(data, policy, false)
+    }
+
+    fn apply_batch(
+        &mut self,
+        data: &[u8],
+        policy: MalformedPolicy,
+        changes: bool,
+    ) -> Result<BatchOutcome> {
+        if let Some(out) = self.apply_well_formed(data, changes) {
+            return Ok(out);
+        }
+        let mut out = self.apply_parsed(parse_batch(data)?, policy)?;
+        if !changes {
+            out.changes = Vec::new();
+        }
+        Ok(out)
+    }
+
+    /// Applies a batch through the fast path (`quick.rs`) when every event in it is well
+    /// formed; `None`, with nothing applied, when the full path must handle it.
+    pub(crate) fn apply_well_formed(&mut self, data: &[u8], changes: bool) -> Option<BatchOutcome> {
+        let events = quick_batch(data)?;
+        let mut out = BatchOutcome {
+            applied: events.len(),
+            changes: Vec::with_capacity(if changes { events.len() } else { 0 }),
+            malformed: Vec::new(),
+        };
+        for event in events {
+            if let Some(c) = self.apply_quick(event, changes) {
+                out.changes.push(c);
+            }
+        }
+        Some(out)
+    }
+
+    /// Applies one well-formed event; the change only when `changes` asks for it.
+    fn apply_quick(&mut self, event: Quick<'_>, changes: bool) -> Option<Change> {
+        match event {
+            Quick::Set { entity_type, key, operation, value } => {
+                let value = Json::from(value.to_owned());
+                if !changes {
+                    self.set(entity_type, key, value);
+                    return None;
+                }
+                let (t, k) = (entity_type.to_string(), key.to_string());
+                let previous = self.set(entity_type, key, value.clone());
+                Some(Change::Set { entity_type: t, key: k, operation, value, previous })
+            }
+            Quick::Delete { entity_type, key } => {
+                let previous = self.remove(&entity_type, &key);
+                changes.then(|| Change::Deleted {
+                    entity_type: entity_type.into_owned(),
+                    key: key.into_owned(),
+                    previous,
+                })
+            }
+            Quick::Control { control, offset } => {
+                self.control(control);
+                changes.then(|| control_change(control, offset.map(Cow::into_owned)))
+            }
+        }
+    }
+
+    /// Stores `value` at `entity_type`/`key`; returns what it replaced. The names are
+    /// copied only when new.
+    fn set(&mut self, entity_type: Cow<'_, str>, key: Cow<'_, str>, value: Json) -> Option<Json> {
+        let keys = match self.types.get_mut(&*entity_type) {
+            Some(keys) => keys,
+            None => self.types.entry(entity_type.into_owned()).or_default(),
+        };
+        match keys.get_mut(&*key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                keys.insert(key.into_owned(), value);
+                None
+            }
+        }
+    }
+
+    /// Removes `entity_type`/`key` (and the type once empty); returns the removed value.
+    fn remove(&mut self, entity_type: &str, key: &str) -> Option<Json> {
+        let keys = self.types.get_mut(entity_type)?;
+        let previous = keys.remove(key);
+        if keys.is_empty() {
+            self.types.remove(entity_type);
+        }
+        previous
+    }
+
+    fn control(&mut self, control: Control) {
+        match control {
+            Control::Reset => self.clear(),
+            Control::SnapshotStart => self.in_snapshot = true,
+            Control::SnapshotEnd => self.in_snapshot = false,
+        }
     }
 
     /// Applies already parsed events (see [`MaterializedState::apply_batch_json`]).
@@ -275,11 +358,17 @@ impl MaterializedState {
                 return Err(e.clone());
             }
         }
-        let mut out =
-            BatchOutcome { changes: Vec::with_capacity(events.len()), malformed: Vec::new() };
+        let mut out = BatchOutcome {
+            applied: 0,
+            changes: Vec::with_capacity(events.len()),
+            malformed: Vec::new(),
+        };
         for event in events {
             match event {
-                Ok(e) => out.changes.push(self.apply(e)),
+                Ok(e) => {
+                    out.applied += 1;
+                    out.changes.push(self.apply(e));
+                }
                 Err(e) => out.malformed.push(e),
             }
         }
@@ -337,12 +426,12 @@ impl MaterializedState {
 
     /// The number of entities of a type.
     pub fn len(&self, entity_type: &str) -> usize {
-        self.types.get(entity_type).map_or(0, HashMap::len)
+        self.types.get(entity_type).map_or(0, Map::len)
     }
 
     /// The number of entities of every type.
     pub fn total_len(&self) -> usize {
-        self.types.values().map(HashMap::len).sum()
+        self.types.values().map(Map::len).sum()
     }
 
     /// True when no entity is stored.
@@ -413,6 +502,15 @@ fn decode<T: DeserializeOwned>(entity_type: &str, key: &str, raw: &RawValue) -> 
         )
         .with_source(e)
     })
+}
+
+/// The change a control event makes.
+fn control_change(control: Control, offset: Option<String>) -> Change {
+    match control {
+        Control::Reset => Change::Reset { offset },
+        Control::SnapshotStart => Change::SnapshotStart { offset },
+        Control::SnapshotEnd => Change::SnapshotEnd { offset },
+    }
 }
 
 fn null_json() -> Json {

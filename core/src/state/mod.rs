@@ -43,6 +43,7 @@ mod error;
 mod event;
 mod materialized;
 mod parse;
+mod quick;
 
 #[cfg(feature = "client")]
 mod follower;
@@ -51,7 +52,7 @@ mod shared;
 #[cfg(feature = "client")]
 mod writer;
 
-pub use builder::{delete, insert, to_json, update, upsert};
+pub use builder::{change_json, delete, insert, to_json, update, upsert};
 pub use checkpoint::Checkpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{

@@ -21,8 +21,8 @@ use super::event::{
     ChangeEvent, ChangeHeaders, Control, ControlEvent, Extra, Json, Operation, StateEvent,
 };
 
-/// An object key, borrowed from the input when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
+/// An object key (or any string), borrowed from the input when it has no escapes.
+pub(super) struct Key<'a>(pub(super) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
