@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Subscription failover: a webhook subscription's lease holder is killed with kill -9; the
-# other node takes the lease (--subscription-lease-ms 2000) and delivers, each wake once.
+# Subscription failover: a webhook subscription's lease holder is killed with kill -9 (then
+# restarted), twice, the second time with a webhook in flight; each time the other node takes
+# the lease (--subscription-lease-ms 2000) and delivers, each wake exactly once.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 export DURASTREAM_BIN="${DURASTREAM_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/durastream}"
@@ -20,8 +21,9 @@ while IFS= read -r line <&"${FO[0]}"; do
     victim=""
     for n in 1 2; do [[ $owner == "127.0.0.1:${MN_NODE_PORT[$n]}/"* ]] && victim=$n; done
     [[ -n $victim ]] || { echo "no node owns the lease ($owner)"; kill "$fo_pid"; exit 1; }
-    echo "kill -9 node $victim"
+    echo "kill -9 node $victim (restarted)"
     mn_node_kill "$victim"
+    mn_node_start "$victim" "${flags[@]}" || { kill "$fo_pid"; exit 1; }
     echo >&"${FO[1]}"
   fi
 done

@@ -3,8 +3,10 @@
 A webhook subscription is created on node 1, so node 1 holds its lease. Events are appended
 through node 2; a local receiver records every webhook (answering {"done": true}, which acks
 the wake). The node holding the lease is killed with kill -9 (by the driver, when this
-script prints KILL <owner>); the other node must take the lease and deliver the wakes of the
-events appended after, each wake exactly once.
+script prints KILL <owner>; the driver then restarts it); the other node must take the lease
+and deliver the wakes of the events appended after. Then the new holder is killed while a
+webhook is in flight (the receiver holds the request); the restarted node must take over and
+deliver a new wake. Every wake is delivered exactly once, generations strictly increase.
 
 Usage: sub_failover.py NODE1_URL NODE2_URL PSQL PG_URL  (reads the victim's pid on stdin)
 """
@@ -21,6 +23,7 @@ import urllib.parse
 node1, node2, psql, pg_url = sys.argv[1:5]
 deliveries = []  # (arrival time, wake_id, generation)
 lock = threading.Lock()
+slow = threading.Event()  # hold the next requests 1.5 s before answering
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
@@ -28,12 +31,17 @@ class Hook(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         with lock:
             deliveries.append((time.time(), body["wake_id"], body["generation"]))
+        if slow.is_set():
+            time.sleep(1.5)
         out = b'{"done": true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+        except OSError:
+            pass  # the sender was killed meanwhile
 
     def log_message(self, *args):
         pass
@@ -92,6 +100,10 @@ def wait(cond, what, limit=20.0):
     sys.exit(f"FAIL: timed out waiting for {what}")
 
 
+def node_of(o):
+    return node1 if o.startswith(urllib.parse.urlsplit(node1).netloc + "/") else node2
+
+
 sub = {"type": "webhook", "pattern": "fo/*", "webhook": {"url": hook_url}, "lease_ttl_ms": 1000}
 st, _ = call(node1, "PUT", "__ds/subscriptions/failover", sub)
 assert st == 201, st
@@ -107,7 +119,7 @@ print(f"deliveries before the kill: {before}")
 print(f"KILL {first}", flush=True)
 sys.stdin.readline()  # the driver killed the owner
 killed = time.time()
-survivor = node2 if first.startswith(urllib.parse.urlsplit(node1).netloc) else node1
+survivor = node2 if node_of(first) == node1 else node1
 for i in range(5, 10):
     append(survivor, i)
 wait(lambda: acked_to_tail(survivor), "deliveries by the surviving node")
@@ -115,18 +127,37 @@ took = [t for t, _, _ in deliveries[before:]]
 second = owner()
 print(f"lease owner after the kill: {second}")
 print(f"first delivery after the kill: {took[0] - killed:.2f} s after it")
+
+# Phase 2: kill the new holder (either node: the first victim was restarted) while its
+# webhook is in flight.
+third_node = node1 if node_of(second) == node2 else node2
+slow.set()
+mid = len(deliveries)
+append(third_node, 10)
+wait(lambda: len(deliveries) > mid, "a delivery to hold")
+print(f"KILL {second}", flush=True)
+sys.stdin.readline()
+killed2 = time.time()
+slow.clear()
+wait(lambda: acked_to_tail(third_node), "delivery by the other node")
+third = owner()
+print(f"lease owner after the kill in flight: {third}")
+print(f"first delivery after the kill in flight: "
+      f"{deliveries[mid + 1][0] - killed2:.2f} s after it")
 wakes = [w for _, w, _ in deliveries]
 gens = [g for _, _, g in deliveries]
 print(f"deliveries: {len(deliveries)} ({len(deliveries) - before} after the kill), "
       f"distinct wakes: {len(set(wakes))}, generations {gens}")
 ok = True
-if second == first or not second.startswith(urllib.parse.urlsplit(survivor).netloc):
-    print("FAIL: the surviving node did not take the lease"); ok = False
+if second == first:
+    print("FAIL: no other node took the lease"); ok = False
 if len(set(wakes)) != len(wakes):
     print("FAIL: a wake was delivered twice"); ok = False
 if gens != sorted(set(gens)):
     print("FAIL: generations were not strictly increasing"); ok = False
 if not took:
     print("FAIL: nothing was delivered after the kill"); ok = False
+if third in (first, second) or node_of(third) != third_node:
+    print("FAIL: the other node did not take the lease"); ok = False
 print("subscription failover: ok" if ok else "subscription failover: FAILED")
 sys.exit(0 if ok else 1)
