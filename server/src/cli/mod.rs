@@ -100,6 +100,10 @@ struct ServeArgs {
     /// (the fallback when a notification is missed, or the only way with --pg-no-notify).
     #[arg(long, env = "DURASTREAM_PG_POLL_MS", default_value_t = 1000)]
     pg_poll_ms: u64,
+    /// PostgreSQL: stream handles a node keeps after their last request (for up to a
+    /// minute idle), so appends skip the lookup of the stream's row; 0 keeps none.
+    #[arg(long, env = "DURASTREAM_PG_CACHED_STREAMS", default_value_t = 10_000)]
+    pg_cached_streams: usize,
     /// PostgreSQL: do not use LISTEN/NOTIFY (as on engines without it); live readers then
     /// learn of appends made on other nodes by polling every --pg-poll-ms.
     #[arg(long, env = "DURASTREAM_PG_NO_NOTIFY", value_parser = FalseyValueParser::new())]
@@ -334,6 +338,7 @@ impl ServeArgs {
             queue: self.pg_queue.max(1),
             committers: self.pg_committers.max(1),
             poll_interval: Duration::from_millis(self.pg_poll_ms.max(1)),
+            cached_streams: self.pg_cached_streams,
             notify: !self.pg_no_notify,
             compact_interval: (self.pg_compact_ms > 0)
                 .then(|| Duration::from_millis(self.pg_compact_ms)),

@@ -84,7 +84,11 @@ pub fn live_cursor(echoed: Option<&str>) -> String {
 /// Resolves the `offset` parameter of a read of `stream` to a position, given what readers
 /// can see now. In a JSON stream the position must start a message: a read from inside one
 /// would return text that is not JSON.
-pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Result<u64, StoreError> {
+pub async fn start_position(
+    stream: &Stream,
+    offset: OffsetParam,
+    v: Visible,
+) -> Result<u64, StoreError> {
     let earliest = stream.trimmed_before();
     match offset {
         OffsetParam::Start if earliest > 0 => Err(StoreError::Trimmed { earliest }),
@@ -98,7 +102,7 @@ pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Resul
         // before it, which the check would read, are gone.
         OffsetParam::At(o) if o.position() == earliest => Ok(earliest),
         OffsetParam::At(o) => {
-            check_boundary(stream, o.position(), v.tail, "offset")?;
+            check_boundary(stream, o.position(), v.tail, "offset").await?;
             Ok(o.position())
         }
     }
@@ -107,13 +111,28 @@ pub fn start_position(stream: &Stream, offset: OffsetParam, v: Visible) -> Resul
 /// Checks that `pos` (at most `tail`) is a message boundary of a JSON stream: the start,
 /// the tail, or just after a stored message's closing newline. Other streams have no
 /// messages; every position is a boundary.
-pub fn check_boundary(stream: &Stream, pos: u64, tail: u64, what: &str) -> Result<(), StoreError> {
-    let read = |a, b| stream.read(a, b);
+/// The byte the rule reads (just before `pos`) is fetched first without blocking.
+pub async fn check_boundary(
+    stream: &Stream,
+    pos: u64,
+    tail: u64,
+    what: &str,
+) -> Result<(), StoreError> {
+    let reads = stream.is_json() && pos > 0 && pos < tail;
+    let before = if reads { stream.read_async(pos - 1, pos).await? } else { Bytes::new() };
+    let read = |a: u64, b: u64| {
+        if reads && a + 1 == pos && b == pos {
+            Ok(before.clone())
+        } else {
+            stream.read(a, b)
+        }
+    };
     crate::store::rules::check_boundary(&stream.meta.content_type, pos, tail, &read, what)
 }
 
 /// Reads up to `max` bytes of whole messages at `pos`; returns the bytes and their end.
-pub fn read_chunk(
+/// Only a single JSON message longer than `max` makes a response larger than `max`.
+pub async fn read_chunk(
     stream: &Stream,
     pos: u64,
     tail: u64,
@@ -123,7 +142,7 @@ pub fn read_chunk(
     if end <= pos {
         return Ok((Bytes::new(), pos));
     }
-    let bytes = stream.read(pos, end)?;
+    let bytes = stream.read_async(pos, end).await?;
     if !stream.is_json() || end == tail {
         return Ok((bytes, end));
     }
@@ -135,7 +154,7 @@ pub fn read_chunk(
     let mut at = end;
     while at < tail {
         let next = tail.min(at + max as u64);
-        let chunk = stream.read(at, next)?;
+        let chunk = stream.read_async(at, next).await?;
         if let Some(i) = memchr::memchr(b'\n', &chunk) {
             more.extend_from_slice(&chunk[..=i]);
             return Ok((more.freeze(), at + i as u64 + 1));
@@ -186,10 +205,10 @@ async fn get_inner(
     let stream = app.store.get(path).await?;
     app.store.touch(&stream).await;
     if q.live == Live::Sse {
-        return super::sse::open(app, stream, q, version);
+        return super::sse::open(app, stream, q, version).await;
     }
     let mut v = stream.visible();
-    let pos = start_position(&stream, q.offset, v)?;
+    let pos = start_position(&stream, q.offset, v).await?;
     let long_poll = q.live == Live::LongPoll;
     if q.offset == OffsetParam::Now && (!long_poll || v.closed) {
         let body = if stream.is_json() { full("[]") } else { super::response::empty() };
@@ -222,7 +241,7 @@ async fn get_inner(
             return Ok(r);
         }
     }
-    let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes)?;
+    let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes).await?;
     let up_to_date = end >= v.tail;
     let closed = v.closed && up_to_date;
     let tag = etag(&stream, pos, end, closed);

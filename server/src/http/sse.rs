@@ -44,14 +44,14 @@ pub(super) struct Reader {
 }
 
 /// Starts an SSE response to a request of HTTP `version`.
-pub fn open(
+pub async fn open(
     app: &App,
     stream: Arc<Stream>,
     q: ReadQuery,
     version: http::Version,
 ) -> Result<Reply, StoreError> {
     let v = stream.visible();
-    let pos = start_position(&stream, q.offset, v)?;
+    let pos = start_position(&stream, q.offset, v).await?;
     let base64 = sse::needs_base64(&stream.meta.content_type);
     let reader = Reader {
         shared: app.sse_events.clone(),
@@ -152,7 +152,7 @@ impl Reader {
                 return None;
             }
             if self.pos < v.tail {
-                let (data, end) = match self.shared.data_event(self, v.tail) {
+                let (data, end) = match self.shared.data_event(self, v.tail).await {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!("SSE read failed: {e}");
@@ -234,14 +234,14 @@ impl SharedEvents {
 
     /// The data event for `r` at its position with the stream's tail at `tail`, and the
     /// position after it.
-    fn data_event(&self, r: &Reader, tail: u64) -> Result<(Bytes, u64), StoreError> {
+    async fn data_event(&self, r: &Reader, tail: u64) -> Result<(Bytes, u64), StoreError> {
         let id = r.stream.id;
         if let Some(e) = self.last.lock().by_stream.get(&id) {
             if (e.pos, e.tail, e.base64) == (r.pos, tail, r.base64) {
                 return Ok((e.event.clone(), e.end));
             }
         }
-        let (bytes, end) = read_chunk(&r.stream, r.pos, tail, r.max_chunk)?;
+        let (bytes, end) = read_chunk(&r.stream, r.pos, tail, r.max_chunk).await?;
         let payload = if r.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
         let mut out = Vec::with_capacity(payload.len() + 32);
         sse::encode_data(&mut out, &payload, r.base64);

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// Resolves when a submitted record (and everything submitted before it) is durable.
 pub type Commit = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
+/// A read of stream bytes in progress.
+pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 'a>>;
+
 /// Immutable facts about a stream, fixed at creation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StreamMeta {
@@ -81,6 +84,11 @@ pub trait Data: Send + Sync {
     fn write_at(&self, at: u64, buf: &[u8]) -> io::Result<()>;
     /// Reads `len` bytes at `at`; the range was written before.
     fn read_at(&self, at: u64, len: usize) -> io::Result<Bytes>;
+    /// [`Data::read_at`] without blocking the async worker. Engines whose reads are local
+    /// (page cache, memory) answer in place; a database awaits its query.
+    fn read_at_async(&self, at: u64, len: usize) -> ReadFuture<'_> {
+        Box::pin(std::future::ready(self.read_at(at, len)))
+    }
     /// Drops buffered bytes of a removed stream and stops further writes.
     fn discard(&self) {}
     /// Frees the space of bytes before `at` (never read again), where the engine can.

@@ -18,7 +18,9 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 pub use backend::Backend;
-pub use engine::{Commit, Data, Engine, ForkMeta, ProducerStamp, Record, StreamImage, StreamMeta};
+pub use engine::{
+    Commit, Data, Engine, ForkMeta, ProducerStamp, ReadFuture, Record, StreamImage, StreamMeta,
+};
 pub use error::StoreError;
 pub use memory::MemoryEngine;
 pub use rules::{check_producer, Appended, ProducerCheck, ProducerState, WriterState};

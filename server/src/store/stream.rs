@@ -153,6 +153,48 @@ impl Stream {
         })
     }
 
+    /// [`Stream::read`] for async callers: a database-backed stream awaits its query
+    /// instead of blocking the worker.
+    pub async fn read_async(&self, pos: u64, end: u64) -> io::Result<Bytes> {
+        let mut parts = Vec::new();
+        self.read_parts_async(pos, end, &mut parts).await?;
+        Ok(match parts.len() {
+            0 => Bytes::new(),
+            1 => parts.swap_remove(0),
+            _ => {
+                let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for p in &parts {
+                    out.extend_from_slice(p);
+                }
+                out.freeze()
+            }
+        })
+    }
+
+    fn read_parts_async<'a>(
+        &'a self,
+        pos: u64,
+        end: u64,
+        out: &'a mut Vec<Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let base = self.meta.base;
+            if pos < base {
+                let source = self
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
+                source.read_parts_async(pos, end.min(base), out).await?;
+            }
+            let from = pos.max(base);
+            if end > from {
+                let len = usize::try_from(end - from).map_err(io::Error::other)?;
+                out.push(self.data.read_at_async(from - base, len).await?);
+            }
+            Ok(())
+        })
+    }
+
     fn read_parts(&self, pos: u64, end: u64, out: &mut Vec<Bytes>) -> io::Result<()> {
         let base = self.meta.base;
         if pos < base {

@@ -17,9 +17,34 @@ pub const CHANNEL: &str = "durastream";
 /// next polling pass catches up.
 const BUFFER: usize = 4096;
 
-/// A notification's text: `<id> <tail> <closed 0|1>`, or `<id> gone`.
+/// NOTIFY's payload limit is 8000 bytes; notes are packed below it.
+const PAYLOAD_MAX: usize = 7900;
+
+/// A notification's text: notes separated by `;`, each `<id> <tail> <closed 0|1>` or
+/// `<id> gone`.
 pub fn payload(id: i64, tail: u64, closed: bool) -> String {
     format!("{id} {tail} {}", u8::from(closed))
+}
+
+/// The notes of one committed batch `(id, tail, closed)`, packed into as few
+/// notifications as the payload limit allows (one for any batch of up to ~300 streams).
+pub fn payloads(tails: &[(i64, u64, bool)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for &(id, tail, closed) in tails {
+        let note = payload(id, tail, closed);
+        if !cur.is_empty() && cur.len() + 1 + note.len() > PAYLOAD_MAX {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(';');
+        }
+        cur.push_str(&note);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 pub fn gone_payload(id: i64) -> String {
@@ -31,6 +56,11 @@ pub fn gone_payload(id: i64) -> String {
 pub enum Note {
     Tail { id: i64, tail: u64, closed: bool },
     Gone { id: i64 },
+}
+
+/// The notes of a notification (unreadable ones are skipped: polling catches up).
+pub fn parse_all(text: &str) -> impl Iterator<Item = Note> + '_ {
+    text.split(';').filter_map(parse)
 }
 
 pub fn parse(text: &str) -> Option<Note> {
@@ -76,7 +106,7 @@ pub async fn listen(store: Weak<PgStore>, url: String) {
                         }
                         while let Some(text) = rx.recv().await {
                             let Some(s) = store.upgrade() else { return };
-                            if let Some(note) = parse(&text) {
+                            for note in parse_all(&text) {
                                 s.on_note(note);
                             }
                         }
@@ -122,5 +152,19 @@ mod tests {
         assert_eq!(parse(&gone_payload(3)), Some(Note::Gone { id: 3 }));
         assert_eq!(parse("x 1 0"), None);
         assert_eq!(parse("5"), None);
+    }
+
+    #[test]
+    fn a_batch_packs_its_notes_below_the_payload_limit() {
+        let tails: Vec<(i64, u64, bool)> = (0..1000).map(|i| (i, 1 << 40, i % 2 == 0)).collect();
+        let texts = payloads(&tails);
+        assert!(texts.len() > 1 && texts.len() < 10, "{} notifications", texts.len());
+        assert!(texts.iter().all(|t| t.len() <= PAYLOAD_MAX));
+        let notes: Vec<Note> = texts.iter().flat_map(|t| parse_all(t)).collect();
+        let want: Vec<Note> =
+            tails.iter().map(|&(id, tail, closed)| Note::Tail { id, tail, closed }).collect();
+        assert_eq!(notes, want);
+        assert_eq!(payloads(&[(7, 3, false)]), vec!["7 3 0".to_string()]);
+        assert!(payloads(&[]).is_empty());
     }
 }

@@ -49,6 +49,9 @@ pub struct PgOptions {
     pub committers: usize,
     /// How often tails of streams with live readers are polled (and read times flushed).
     pub poll_interval: Duration,
+    /// Handles kept after their last request (idle at most [`KEEP_IDLE_MS`]), so appends
+    /// find their stream without a query.
+    pub cached_streams: usize,
     /// Wake readers with LISTEN/NOTIFY (off: polling only, as on engines without NOTIFY).
     pub notify: bool,
     /// How often small chunks are merged into larger rows (`None`: never).
@@ -64,6 +67,7 @@ impl PgOptions {
             queue: 16_384,
             committers: 4,
             poll_interval: Duration::from_millis(1000),
+            cached_streams: 10_000,
             notify: true,
             compact_interval: Some(Duration::from_secs(5)),
         }
@@ -95,9 +99,15 @@ pub(crate) fn retryable(e: &StoreError) -> bool {
 
 const RACE: &str = "path taken concurrently";
 
+/// How long an unused handle stays cached (see [`PgOptions::cached_streams`]).
+const KEEP_IDLE_MS: i64 = 60_000;
+
 /// A handle given out by this node.
 struct Entry {
     handle: Weak<Stream>,
+    /// Keeps the handle alive between requests (dropped when idle or past the bound), so
+    /// an append finds it without reading the stream's row.
+    keep: Option<Arc<Stream>>,
 }
 
 /// Streams in a shared PostgreSQL database.
@@ -178,7 +188,7 @@ impl PgStore {
         row: &'a StreamRow,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Stream>, StoreError>> + Send + 'a>> {
         Box::pin(async move {
-            if let Some(h) = self.handles.lock().get(&row.id).and_then(|e| e.handle.upgrade()) {
+            if let Some(h) = self.existing(row.id) {
                 h.publish(row.tail, row.closed);
                 h.touch(row.last_access);
                 h.set_trimmed(row.trimmed_before);
@@ -220,12 +230,24 @@ impl PgStore {
                 old.publish(row.tail, row.closed);
                 return Ok(old);
             }
-            let entry = Entry { handle: Arc::downgrade(&h) };
+            let keep = (self.opts.cached_streams > 0).then(|| h.clone());
+            let entry = Entry { handle: Arc::downgrade(&h), keep };
             handles.insert(row.id, entry);
             drop(handles);
             self.paths.lock().insert(row.meta.path.clone(), row.id);
             Ok(h)
         })
+    }
+
+    /// This node's live handle of stream `id`, kept again if it was dropped from the cache.
+    fn existing(&self, id: i64) -> Option<Arc<Stream>> {
+        let mut handles = self.handles.lock();
+        let e = handles.get_mut(&id)?;
+        let h = e.handle.upgrade()?;
+        if e.keep.is_none() && self.opts.cached_streams > 0 {
+            e.keep = Some(h.clone());
+        }
+        Some(h)
     }
 
     /// The handles given out by this node that are still in use.
@@ -545,10 +567,37 @@ impl PgStore {
     }
 
     fn mark_gone(&self, ids: &[i64]) {
-        let handles = self.handles.lock();
+        let mut handles = self.handles.lock();
         for id in ids {
-            if let Some(h) = handles.get(id).and_then(|e| e.handle.upgrade()) {
-                h.mark_gone();
+            if let Some(e) = handles.get_mut(id) {
+                e.keep = None;
+                if let Some(h) = e.handle.upgrade() {
+                    h.mark_gone();
+                }
+            }
+        }
+    }
+
+    /// Drops the kept handles idle past [`KEEP_IDLE_MS`], then the least recently used
+    /// past `cached_streams`.
+    fn trim_kept(&self, handles: &mut HashMap<i64, Entry>) {
+        let cutoff = now_ms() - KEEP_IDLE_MS;
+        let used = |h: &Arc<Stream>| h.last_access_ms.load(Ordering::Relaxed);
+        let mut kept = Vec::new();
+        for (id, e) in handles.iter_mut() {
+            match &e.keep {
+                Some(h) if used(h) < cutoff => e.keep = None,
+                Some(h) => kept.push((used(h), *id)),
+                None => {}
+            }
+        }
+        if kept.len() > self.opts.cached_streams {
+            kept.sort_unstable();
+            let extra = kept.len() - self.opts.cached_streams;
+            for (_, id) in &kept[..extra] {
+                if let Some(e) = handles.get_mut(id) {
+                    e.keep = None;
+                }
             }
         }
     }
@@ -570,6 +619,7 @@ impl PgStore {
     async fn refresh_live(&self) {
         let ids: Vec<i64> = {
             let mut handles = self.handles.lock();
+            self.trim_kept(&mut handles);
             handles.retain(|_, e| e.handle.strong_count() > 0);
             self.paths.lock().retain(|_, id| handles.contains_key(id));
             handles
