@@ -23,7 +23,7 @@ mod names {
 }
 
 /// A header as text; a value that is not visible ASCII is a client error.
-pub fn header<'a, K>(headers: &'a HeaderMap, name: K) -> Result<Option<&'a str>, StoreError>
+pub fn header<K>(headers: &HeaderMap, name: K) -> Result<Option<&str>, StoreError>
 where
     K: http::header::AsHeaderName + std::fmt::Display + Copy,
 {
