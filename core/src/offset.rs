@@ -26,7 +26,24 @@ impl Offset {
     pub fn position(self) -> u64 {
         self.0
     }
+
+    /// The token's text as bytes, written without the formatting machinery (the server
+    /// writes one per response). Positions past [`MAX_POSITION`] keep their low 16 digits,
+    /// which `Display` would print in full: callers keep positions within it.
+    pub fn to_token(self) -> [u8; TOKEN_LEN] {
+        let mut out = [b'0'; TOKEN_LEN];
+        out[FIELD] = b'_';
+        let mut p = self.0;
+        for d in out[FIELD + 1..].iter_mut().rev() {
+            *d = b'0' + (p % 10) as u8;
+            p /= 10;
+        }
+        out
+    }
 }
+
+/// Length of an offset token's text.
+pub const TOKEN_LEN: usize = 2 * FIELD + 1;
 
 impl fmt::Display for Offset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,6 +126,13 @@ mod tests {
         assert_eq!(a, "0000000000000000_0000000000000009");
         assert!(a < b);
         assert_eq!(b.parse::<Offset>(), Ok(Offset(10)));
+    }
+
+    #[test]
+    fn token_bytes_match_display() {
+        for p in [0, 9, 10, 123_456_789, MAX_POSITION] {
+            assert_eq!(Offset(p).to_token().as_slice(), Offset(p).to_string().as_bytes());
+        }
     }
 
     #[test]

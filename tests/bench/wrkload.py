@@ -1,4 +1,5 @@
-"""Throughput scenarios driven by wrk, and instructions per append under callgrind.
+"""Throughput scenarios driven by wrk (HTTP/1.1) and h2load (HTTP/2), and instructions per
+append under callgrind.
 
 wrk (Debian's package) is a C load generator that costs far less per request than the
 servers it drives, so the servers, not the generator, set the figures; the ceiling row
@@ -11,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -19,16 +21,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "/v1/stream"
 
 
+# Debian package of each tool, where its name differs.
+PACKAGES = {"h2load": "nghttp2-client"}
+
+
 def ensure_tools(*names):
-    """Installs wrk / valgrind from Debian's packages when missing."""
-    missing = [n for n in names if shutil.which(n) is None]
+    """Installs wrk / h2load / valgrind / openssl from Debian's packages when missing."""
+    missing = [PACKAGES.get(n, n) for n in names if shutil.which(n) is None]
     if missing:
         subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, stdout=subprocess.DEVNULL)
 
 
-def request(port, method, path, body=b"", headers=None, timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def request(port, method, path, body=b"", headers=None, timeout=30, tls=False):
+    if tls:
+        # The benchmark's own throw-away certificate: nothing to verify it against.
+        ctx = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
@@ -45,9 +56,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
-def run_wrk(port, script, arg, connections, duration, threads=2):
+def run_wrk(port, script, arg, connections, duration, threads=2, tls=False):
+    scheme = "https" if tls else "http"
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
-           os.path.join(HERE, "wrk", script), f"http://127.0.0.1:{port}", "--", arg]
+           os.path.join(HERE, "wrk", script), f"{scheme}://127.0.0.1:{port}", "--", arg]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=duration + 60).stdout
     m = re.search(r"^JSON (\{.*\})$", out, re.M)
     if not m:
@@ -55,16 +67,22 @@ def run_wrk(port, script, arg, connections, duration, threads=2):
     return json.loads(m.group(1))
 
 
-def append(port, pid, duration, run_id, create=True):
+def create_streams(port, prefix, n=100, tls=False):
+    for i in range(n):
+        status, _ = request(port, "PUT", f"{prefix}{i}", headers={"Content-Type": "application/octet-stream"},
+                            tls=tls)
+        # 200/201 from a stream server; the ceiling answers every request with 204.
+        if status not in (200, 201, 204):
+            raise RuntimeError(f"create failed: HTTP {status}")
+
+
+def append(port, pid, duration, run_id, create=True, tls=False):
     """64 connections appending 256 B bodies to 100 streams; returns metrics."""
     prefix = f"{PREFIX}/wrk-{run_id}-"
     if create:
-        for i in range(100):
-            status, _ = request(port, "PUT", f"{prefix}{i}", headers={"Content-Type": "application/octet-stream"})
-            if status not in (200, 201):
-                raise RuntimeError(f"create failed: HTTP {status}")
+        create_streams(port, prefix, tls=tls)
     cpu0 = cpu_seconds(pid) if pid else 0.0
-    s = run_wrk(port, "append.lua", prefix, 64, duration)
+    s = run_wrk(port, "append.lua", prefix, 64, duration, tls=tls)
     cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
     secs = s["duration_us"] / 1e6
     if s["status_errors"] or s["socket_errors"]:
@@ -77,6 +95,45 @@ def append(port, pid, duration, run_id, create=True):
     if pid and s["requests"]:
         out["server cpu per op"] = cpu / s["requests"] * 1e6
     return out
+
+
+def append_h2(port, pid, duration, run_id, tls=False, connections=4, streams_per_conn=16):
+    """The append scenario over HTTP/2 with h2load (nghttp2's C generator): 256 B bodies to 100
+    streams, `connections` x `streams_per_conn` requests in flight (64 by default, as with wrk).
+    h2c (prior knowledge) on a plain listener, h2 chosen by ALPN over TLS."""
+    prefix = f"{PREFIX}/h2-{run_id}-"
+    create_streams(port, prefix, tls=tls)
+    scheme = "https" if tls else "http"
+    urls = [f"{scheme}://127.0.0.1:{port}{prefix}{i}" for i in range(100)]
+    with tempfile.NamedTemporaryFile(prefix="ds-h2-body-") as body:
+        body.write(b"x" * 256)
+        body.flush()
+        cpu0 = cpu_seconds(pid) if pid else 0.0
+        cmd = ["h2load", f"-c{connections}", f"-m{streams_per_conn}", "-t2", f"-D{duration:g}",
+               "-d", body.name, "-H", "content-type: application/octet-stream", *urls]
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=duration + 60).stdout
+        cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
+    done = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    counts = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if not done or not counts:
+        raise RuntimeError(f"h2load printed no summary:\n{out}")
+    ok, failed, errored = (int(x) for x in counts.groups())
+    if failed or errored:
+        raise RuntimeError(f"h2load: {failed} failed and {errored} errored requests:\n{out}")
+    res = {"appends/s": float(done.group(2))}
+    if pid and ok:
+        res["server cpu per op"] = cpu / ok * 1e6
+    return res
+
+
+def self_signed(dir_):
+    """A throw-away certificate and key for 127.0.0.1 (openssl); returns their paths."""
+    cert, key = os.path.join(dir_, "cert.pem"), os.path.join(dir_, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
 
 
 def catch_up(port, pid, duration, run_id, size_mb=10):

@@ -182,7 +182,8 @@ async fn read_within(
             return Ok(Err(refuse(body, 0, limit, deadline, busy).await));
         }
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    // Sized only once a second frame arrives: most bodies come in one frame, kept as is.
+    let mut buf = BytesMut::new();
     let mut first: Option<Bytes> = None;
     while let Some(data) = next_frame(body, deadline).await? {
         let data = match data {
@@ -205,6 +206,7 @@ async fn read_within(
             continue;
         }
         if let Some(f) = first.take() {
+            buf.reserve(declared.unwrap_or(0).max(total));
             buf.extend_from_slice(&f);
         }
         buf.extend_from_slice(&data);

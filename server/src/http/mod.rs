@@ -182,7 +182,6 @@ async fn read_body(
 /// Handles one request. An `Err` closes the connection without an answer.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Response<Body>> {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let expose = method == Method::GET || req.headers().contains_key(http::header::ORIGIN);
     let cors = app.config.cors_origins.decide(req.headers());
     let finish = |reply: Reply| {
@@ -197,6 +196,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
     }
     let mut fault = None;
     if let Some(f) = &app.faults {
+        let path = req.uri().path().to_string();
         if path == faults::PATH {
             let (parts, body) = req.into_parts();
             let reply = match read_body(&app, body, &parts.headers).await {

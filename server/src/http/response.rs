@@ -11,6 +11,7 @@ use crate::auth::cors::Cors;
 use crate::store::StoreError;
 use crate::subscriptions::SubError;
 use durastream::headers as h;
+use durastream::offset::MAX_POSITION;
 use durastream::Offset;
 
 /// Response body of every handler.
@@ -44,8 +45,18 @@ impl Reply {
         self
     }
 
-    pub fn offset(self, o: u64) -> Reply {
-        self.header(h::STREAM_NEXT_OFFSET, Offset(o).to_string())
+    /// Sets `Stream-Next-Offset` (written without `fmt`: every write and read carries it).
+    pub fn offset(mut self, o: u64) -> Reply {
+        const NAME: HeaderName = HeaderName::from_static(h::STREAM_NEXT_OFFSET);
+        let value = if o <= MAX_POSITION {
+            HeaderValue::from_bytes(&Offset(o).to_token())
+        } else {
+            HeaderValue::from_str(&Offset(o).to_string())
+        };
+        if let Ok(v) = value {
+            self.headers.insert(NAME, v);
+        }
+        self
     }
 
     pub fn flag(self, name: &'static str, on: bool) -> Reply {
@@ -181,10 +192,8 @@ pub fn add_common(headers: &mut http::HeaderMap, expose: bool, cors: &Cors) {
         }
     }
     headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(
-        HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("cross-origin"),
-    );
+    const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+    headers.insert(CORP, HeaderValue::from_static("cross-origin"));
 }
 
 /// The CORS preflight answer.

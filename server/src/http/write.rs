@@ -9,8 +9,24 @@ use crate::store::{AppendRequest, CreateRequest, ForkRequest, ProducerStamp, Sto
 use durastream::headers as h;
 use durastream::{values, Offset};
 
+/// Header names of the append path, built once: a lookup by `&str` parses and checks the
+/// name on every request.
+mod names {
+    use durastream::headers as h;
+    use http::HeaderName;
+
+    pub const STREAM_CLOSED: HeaderName = HeaderName::from_static(h::STREAM_CLOSED);
+    pub const STREAM_SEQ: HeaderName = HeaderName::from_static(h::STREAM_SEQ);
+    pub const PRODUCER_ID: HeaderName = HeaderName::from_static(h::PRODUCER_ID);
+    pub const PRODUCER_EPOCH: HeaderName = HeaderName::from_static(h::PRODUCER_EPOCH);
+    pub const PRODUCER_SEQ: HeaderName = HeaderName::from_static(h::PRODUCER_SEQ);
+}
+
 /// A header as text; a value that is not visible ASCII is a client error.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, StoreError> {
+pub fn header<K>(headers: &HeaderMap, name: K) -> Result<Option<&str>, StoreError>
+where
+    K: http::header::AsHeaderName + std::fmt::Display + Copy,
+{
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -114,9 +130,9 @@ pub async fn create(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
 
 /// Parses the `Producer-Id`, `Producer-Epoch` and `Producer-Seq` headers (all or none).
 pub fn parse_producer(headers: &HeaderMap) -> Result<Option<ProducerStamp>, StoreError> {
-    let id = header(headers, h::PRODUCER_ID)?;
-    let epoch = header(headers, h::PRODUCER_EPOCH)?;
-    let seq = header(headers, h::PRODUCER_SEQ)?;
+    let id = header(headers, &names::PRODUCER_ID)?;
+    let epoch = header(headers, &names::PRODUCER_EPOCH)?;
+    let seq = header(headers, &names::PRODUCER_SEQ)?;
     match (id, epoch, seq) {
         (None, None, None) => Ok(None),
         (Some(id), Some(epoch), Some(seq)) => {
@@ -149,18 +165,18 @@ pub async fn append(app: &App, path: &str, headers: &HeaderMap, body: Bytes) -> 
         Err(e) => return store_error(&e),
     };
     let parsed = (|| {
-        let close = h::is_true(header(headers, h::STREAM_CLOSED)?);
+        let close = h::is_true(header(headers, &names::STREAM_CLOSED)?);
         if body.is_empty() && !close {
             return Err(StoreError::bad(
                 "empty body: an append needs bytes (or Stream-Closed: true to close)",
             ));
         }
         Ok(AppendRequest {
-            content_type: header(headers, "content-type")?.map(str::to_string),
+            content_type: header(headers, &http::header::CONTENT_TYPE)?.map(str::to_string),
             body,
             close,
             producer: parse_producer(headers)?,
-            stream_seq: header(headers, h::STREAM_SEQ)?.map(str::to_string),
+            stream_seq: header(headers, &names::STREAM_SEQ)?.map(str::to_string),
         })
     })();
     let req = match parsed {

@@ -17,6 +17,10 @@ pub type Commit = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 /// A read of stream bytes in progress.
 pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 'a>>;
 
+/// Work run once a record is durable, before its writer is answered (publishing the new
+/// tail to live readers). Must be quick and must not block.
+pub type OnDurable = Box<dyn FnOnce() + Send>;
+
 /// Immutable facts about a stream, fixed at creation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StreamMeta {
@@ -121,6 +125,19 @@ pub trait Engine: Send + Sync + 'static {
     fn data(&self, id: u64) -> io::Result<Box<dyn Data>>;
     /// Submits a record; the returned future resolves once it is durable.
     fn submit(&self, record: Record) -> Commit;
+    /// Like [`Engine::submit`], and runs `then` once the record is durable, before the
+    /// returned future resolves (never when the commit fails). The file engine runs it on
+    /// its log thread right after the sync, so live readers wake straight from the commit.
+    fn submit_then(&self, record: Record, then: OnDurable) -> Commit {
+        let commit = self.submit(record);
+        Box::pin(async move {
+            let result = commit.await;
+            if result.is_ok() {
+                then();
+            }
+            result
+        })
+    }
     /// Resolves once everything submitted before this call is durable.
     fn barrier(&self) -> Commit;
     /// Removes a deleted stream's data (after its `Delete` record is durable).

@@ -19,7 +19,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub use backend::Backend;
 pub use engine::{
-    Commit, Data, Engine, ForkMeta, ProducerStamp, ReadFuture, Record, StreamImage, StreamMeta,
+    Commit, Data, Engine, ForkMeta, OnDurable, ProducerStamp, ReadFuture, Record, StreamImage,
+    StreamMeta,
 };
 pub use error::StoreError;
 pub use memory::MemoryEngine;
@@ -333,7 +334,10 @@ impl Store {
                         stream.data.write_at(at, &data).map_err(StoreError::from_data)?;
                     }
                     let out = rules::commit_append(&mut st.writer, &req, data.len() as u64);
-                    let commit = self.engine.submit(Record::Append {
+                    // Live readers wake from the commit itself, not after this task runs.
+                    let (s, tail, closed) = (stream.clone(), out.tail, out.closed);
+                    let publish: OnDurable = Box::new(move || s.publish(tail, closed));
+                    let record = Record::Append {
                         id: stream.id,
                         pos,
                         data,
@@ -341,8 +345,8 @@ impl Store {
                         producer: req.producer.clone(),
                         stream_seq: req.stream_seq.clone(),
                         at_ms: now,
-                    });
-                    (out, commit)
+                    };
+                    (out, self.engine.submit_then(record, publish))
                 }
             }
         };
@@ -350,6 +354,7 @@ impl Store {
         drop(req);
         stream.touch(now);
         self.commit(commit).await?;
+        // Already published by the commit when it wrote; a duplicate answers here.
         stream.publish(out.tail, out.closed);
         if out.new_data && body_len > 0 {
             crate::metrics::appended(body_len);

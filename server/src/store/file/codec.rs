@@ -19,6 +19,27 @@ const SOFT_DELETE: u8 = 3;
 const DELETE: u8 = 4;
 const TRIM: u8 = 5;
 
+/// Bytes [`encode`] writes for `record` (exact for appends, a lower bound for creates), so
+/// that a buffer sized by it does not grow while encoding.
+pub fn encoded_len(record: &Record) -> usize {
+    HEADER
+        + match record {
+            Record::Create { data, .. } => 1 + 8 + 4 + 256 + 1 + 4 + data.len(),
+            Record::Append { data, producer, stream_seq, .. } => {
+                1 + 8
+                    + 8
+                    + 1
+                    + 8
+                    + producer.as_ref().map_or(1, |p| 1 + 4 + p.id.len() + 8 + 8)
+                    + stream_seq.as_ref().map_or(1, |s| 1 + 4 + s.len())
+                    + 4
+                    + data.len()
+            }
+            Record::SoftDelete { .. } | Record::Delete { .. } => 1 + 8,
+            Record::Trim { .. } => 1 + 8 + 8,
+        }
+}
+
 /// Appends the framed encoding of `record` to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
     let start = out.len();
@@ -200,6 +221,29 @@ mod tests {
             producer: Some(ProducerStamp { id: "p1".into(), epoch: 2, seq: 9 }),
             stream_seq: Some("s".into()),
             at_ms: 42,
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_exact_for_appends_and_small_records() {
+        let plain = Record::Append {
+            id: 1,
+            pos: 0,
+            data: Bytes::from_static(&[b'x'; 256]),
+            closed: false,
+            producer: None,
+            stream_seq: None,
+            at_ms: 1,
+        };
+        for r in [
+            append(3, b"hello"),
+            plain,
+            Record::Delete { id: 3 },
+            Record::Trim { id: 5, before: 9 },
+        ] {
+            let mut buf = Vec::new();
+            encode(&r, &mut buf);
+            assert_eq!(encoded_len(&r), buf.len(), "{r:?}");
         }
     }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::engine::{Commit, Data, Engine, Record, StreamImage};
+use super::engine::{Commit, Data, Engine, OnDurable, Record, StreamImage};
 use crate::config::FsyncPolicy;
 use catalog::Catalog;
 use data::Files;
@@ -209,9 +209,18 @@ impl Engine for FileEngine {
         if let Err(e) = self.check_poisoned() {
             return Box::pin(std::future::ready(Err(e)));
         }
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(codec::encoded_len(&record));
         codec::encode(&record, &mut buf);
-        commit_of(self.wal.write(buf))
+        commit_of(self.wal.write(buf, None))
+    }
+
+    fn submit_then(&self, record: Record, then: OnDurable) -> Commit {
+        if let Err(e) = self.check_poisoned() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let mut buf = Vec::with_capacity(codec::encoded_len(&record));
+        codec::encode(&record, &mut buf);
+        commit_of(self.wal.write(buf, Some(then)))
     }
 
     fn barrier(&self) -> Commit {

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use super::data::FILE_MODE;
 use super::faults;
 use crate::config::FsyncPolicy;
+use crate::store::OnDurable;
 
 /// By default a new segment starts past this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -30,7 +31,7 @@ const LARGE_RECORD: usize = 1024 * 1024;
 type Reply<T> = oneshot::Sender<io::Result<T>>;
 
 enum Job {
-    Write(Vec<u8>, Reply<()>),
+    Write(Vec<u8>, Reply<()>, Option<OnDurable>),
     Barrier(Reply<()>),
     Rotate(Reply<u64>),
     Stop(Reply<()>),
@@ -99,10 +100,15 @@ impl Wal {
         }
     }
 
-    /// Queues encoded records; the receiver resolves once they are durable.
-    pub fn write(&self, bytes: Vec<u8>) -> oneshot::Receiver<io::Result<()>> {
+    /// Queues encoded records; `then` runs on the writer thread once they are durable,
+    /// before the receiver resolves.
+    pub fn write(
+        &self,
+        bytes: Vec<u8>,
+        then: Option<OnDurable>,
+    ) -> oneshot::Receiver<io::Result<()>> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Write(bytes, tx));
+        self.send(Job::Write(bytes, tx, then));
         rx
     }
 
@@ -161,6 +167,7 @@ impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut buf: Vec<u8> = Vec::with_capacity(GROUP_BYTES);
         let mut waiters: Vec<Reply<()>> = Vec::new();
+        let mut after: Vec<OnDurable> = Vec::new();
         let mut last_sync = Instant::now();
         let mut dirty = false;
         loop {
@@ -184,13 +191,14 @@ impl Writer {
                 let mut next = Some(job);
                 while let Some(job) = next.take() {
                     match job {
-                        Job::Write(b, w) => {
+                        Job::Write(b, w, then) => {
                             if buf.is_empty() && b.len() >= LARGE_RECORD {
                                 buf = b; // a large record is written without a copy
                             } else {
                                 buf.extend_from_slice(&b);
                             }
                             waiters.push(w);
+                            after.extend(then);
                         }
                         Job::Barrier(w) => waiters.push(w),
                         other => {
@@ -219,6 +227,12 @@ impl Writer {
             buf.clear();
             if buf.capacity() > GROUP_BYTES {
                 buf = Vec::with_capacity(GROUP_BYTES); // give a huge record's memory back
+            }
+            // Readers first: they wake straight from the commit, not from its writers.
+            if result.is_ok() {
+                after.drain(..).for_each(|then| then());
+            } else {
+                after.clear();
             }
             for w in waiters.drain(..) {
                 let _ = w.send(match &result {
