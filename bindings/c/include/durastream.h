@@ -801,51 +801,51 @@ ds_status ds_state_to_json(const struct ds_state *state, char **out);
  * `entity_type`, `key` and `value` NUL-terminated; `headers` `NULL` or NUL-terminated;
  * `out_event` writable.
  */
-ds_status ds_state_insert(const char *entity_type,
-                          const char *key,
-                          const char *value,
-                          const char *headers,
-                          char **out_event);
+ds_status ds_state_event_insert(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *headers,
+                                char **out_event);
 
 /**
- * An `update` event, as `ds_state_insert`; `old_value` is `NULL` or the previous value
+ * An `update` event, as `ds_state_event_insert`; `old_value` is `NULL` or the previous value
  * as JSON text.
  *
  * # Safety
- * As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+ * As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
  */
-ds_status ds_state_update(const char *entity_type,
-                          const char *key,
-                          const char *value,
-                          const char *old_value,
-                          const char *headers,
-                          char **out_event);
+ds_status ds_state_event_update(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *old_value,
+                                const char *headers,
+                                char **out_event);
 
 /**
  * An `upsert` event (insert or replace, as the npm package's helpers write it), as
- * `ds_state_insert`.
+ * `ds_state_event_insert`.
  *
  * # Safety
- * As `ds_state_insert`.
+ * As `ds_state_event_insert`.
  */
-ds_status ds_state_upsert(const char *entity_type,
-                          const char *key,
-                          const char *value,
-                          const char *headers,
-                          char **out_event);
+ds_status ds_state_event_upsert(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *headers,
+                                char **out_event);
 
 /**
- * A `delete` event of `entity_type`/`key` (no value), as `ds_state_insert`; `old_value`
+ * A `delete` event of `entity_type`/`key` (no value), as `ds_state_event_insert`; `old_value`
  * is `NULL` or the removed value as JSON text.
  *
  * # Safety
- * As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+ * As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
  */
-ds_status ds_state_delete(const char *entity_type,
-                          const char *key,
-                          const char *old_value,
-                          const char *headers,
-                          char **out_event);
+ds_status ds_state_event_delete(const char *entity_type,
+                                const char *key,
+                                const char *old_value,
+                                const char *headers,
+                                char **out_event);
 
 /**
  * Opens a follower of `stream` from `checkpoint` (JSON from
