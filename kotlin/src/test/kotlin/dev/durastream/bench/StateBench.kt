@@ -38,7 +38,7 @@ fun chunk(start: Int, n: Int): String {
 
 private fun peakRssMiB(): Long =
     File("/proc/self/status").readLines().firstOrNull { it.startsWith("VmHWM:") }
-        ?.split(Regex("\\s+"))?.getOrNull(1)?.toLongOrNull()?.div(1024) ?: 0
+        ?.split(Regex("\\s+"))?.getOrNull(1)?.toLongOrNull()?.div(1024) ?: 0L
 
 fun main(args: Array<String>) {
     val events = args.firstOrNull()?.toInt() ?: 1_000_000
