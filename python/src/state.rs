@@ -73,7 +73,7 @@ impl PyState {
     ) -> PyResult<(usize, Py<PyList>, Option<String>)> {
         let policy = policy(malformed)?;
         let state = Arc::make_mut(&mut self.inner);
-        let apply = |data: &[u8]| {
+        let mut apply = |data: &[u8]| {
             if changes {
                 state.apply_batch_json(data, policy)
             } else {

@@ -791,6 +791,63 @@ bool ds_state_in_snapshot(const struct ds_state *state);
 ds_status ds_state_to_json(const struct ds_state *state, char **out);
 
 /**
+ * An `insert` event of `value` (JSON text) at `entity_type`/`key`, as JSON text in
+ * `*out_event` (free with `ds_string_free`). `headers`: `NULL` or a JSON object of extra
+ * headers (`txid` and `timestamp` strings, checked; others kept as given). Fails with
+ * `DS_INVALID_ARGUMENT` naming the field (`ds_last_error_field`) for an empty type or
+ * key, a value that is not JSON or a bad header.
+ *
+ * # Safety
+ * `entity_type`, `key` and `value` NUL-terminated; `headers` `NULL` or NUL-terminated;
+ * `out_event` writable.
+ */
+ds_status ds_state_event_insert(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *headers,
+                                char **out_event);
+
+/**
+ * An `update` event, as `ds_state_event_insert`; `old_value` is `NULL` or the previous value
+ * as JSON text.
+ *
+ * # Safety
+ * As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
+ */
+ds_status ds_state_event_update(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *old_value,
+                                const char *headers,
+                                char **out_event);
+
+/**
+ * An `upsert` event (insert or replace, as the npm package's helpers write it), as
+ * `ds_state_event_insert`.
+ *
+ * # Safety
+ * As `ds_state_event_insert`.
+ */
+ds_status ds_state_event_upsert(const char *entity_type,
+                                const char *key,
+                                const char *value,
+                                const char *headers,
+                                char **out_event);
+
+/**
+ * A `delete` event of `entity_type`/`key` (no value), as `ds_state_event_insert`; `old_value`
+ * is `NULL` or the removed value as JSON text.
+ *
+ * # Safety
+ * As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
+ */
+ds_status ds_state_event_delete(const char *entity_type,
+                                const char *key,
+                                const char *old_value,
+                                const char *headers,
+                                char **out_event);
+
+/**
  * Opens a follower of `stream` from `checkpoint` (JSON from
  * `ds_state_follower_checkpoint`, or `NULL` for the beginning). `live` is a
  * `ds_live_mode`; with `stop_on_malformed` a malformed event fails `next` with

@@ -270,7 +270,7 @@ unsafe fn build_event(
 /// `entity_type`, `key` and `value` NUL-terminated; `headers` `NULL` or NUL-terminated;
 /// `out_event` writable.
 #[no_mangle]
-pub unsafe extern "C" fn ds_state_insert(
+pub unsafe extern "C" fn ds_state_event_insert(
     entity_type: *const c_char,
     key: *const c_char,
     value: *const c_char,
@@ -282,13 +282,13 @@ pub unsafe extern "C" fn ds_state_insert(
     unsafe { build_event(Operation::Insert, entity_type, key, value, null, headers, out_event) }
 }
 
-/// An `update` event, as `ds_state_insert`; `old_value` is `NULL` or the previous value
+/// An `update` event, as `ds_state_event_insert`; `old_value` is `NULL` or the previous value
 /// as JSON text.
 ///
 /// # Safety
-/// As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+/// As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn ds_state_update(
+pub unsafe extern "C" fn ds_state_event_update(
     entity_type: *const c_char,
     key: *const c_char,
     value: *const c_char,
@@ -303,12 +303,12 @@ pub unsafe extern "C" fn ds_state_update(
 }
 
 /// An `upsert` event (insert or replace, as the npm package's helpers write it), as
-/// `ds_state_insert`.
+/// `ds_state_event_insert`.
 ///
 /// # Safety
-/// As `ds_state_insert`.
+/// As `ds_state_event_insert`.
 #[no_mangle]
-pub unsafe extern "C" fn ds_state_upsert(
+pub unsafe extern "C" fn ds_state_event_upsert(
     entity_type: *const c_char,
     key: *const c_char,
     value: *const c_char,
@@ -320,13 +320,13 @@ pub unsafe extern "C" fn ds_state_upsert(
     unsafe { build_event(Operation::Upsert, entity_type, key, value, null, headers, out_event) }
 }
 
-/// A `delete` event of `entity_type`/`key` (no value), as `ds_state_insert`; `old_value`
+/// A `delete` event of `entity_type`/`key` (no value), as `ds_state_event_insert`; `old_value`
 /// is `NULL` or the removed value as JSON text.
 ///
 /// # Safety
-/// As `ds_state_insert`; `old_value` `NULL` or NUL-terminated.
+/// As `ds_state_event_insert`; `old_value` `NULL` or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn ds_state_delete(
+pub unsafe extern "C" fn ds_state_event_delete(
     entity_type: *const c_char,
     key: *const c_char,
     old_value: *const c_char,

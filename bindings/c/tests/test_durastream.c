@@ -926,7 +926,7 @@ static void test_state(void) {
 
 static void test_state_builders(void) {
     char *ev = NULL;
-    CHECK_OK(ds_state_insert("user", "1", "{\"name\":\"Ann\"}",
+    CHECK_OK(ds_state_event_insert("user", "1", "{\"name\":\"Ann\"}",
                              "{\"txid\":\"t1\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"source\":{\"app\":\"c\"}}", &ev));
     CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"1\",\"value\":{\"name\":\"Ann\"},\"headers\":"
                   "{\"operation\":\"insert\",\"txid\":\"t1\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"source\":{\"app\":\"c\"}}}");
@@ -939,20 +939,20 @@ static void test_state_builders(void) {
     CHECK(applied == 1);
     ds_string_free(ev);
 
-    CHECK_OK(ds_state_update("user", "1", "{\"name\":\"Ann B.\"}", "{\"name\":\"Ann\"}", NULL, &ev));
+    CHECK_OK(ds_state_event_update("user", "1", "{\"name\":\"Ann B.\"}", "{\"name\":\"Ann\"}", NULL, &ev));
     CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"1\",\"value\":{\"name\":\"Ann B.\"},"
                   "\"old_value\":{\"name\":\"Ann\"},\"headers\":{\"operation\":\"update\"}}");
     snprintf(batch, sizeof batch, "[%s]", ev);
     apply_str(s, batch, false, NULL, NULL);
     ds_string_free(ev);
 
-    CHECK_OK(ds_state_upsert("user", "2", "7", "{\"operation\":\"insert\"}", &ev));
+    CHECK_OK(ds_state_event_upsert("user", "2", "7", "{\"operation\":\"insert\"}", &ev));
     CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"2\",\"value\":7,\"headers\":{\"operation\":\"upsert\"}}");
     snprintf(batch, sizeof batch, "[%s]", ev);
     apply_str(s, batch, false, NULL, NULL);
     ds_string_free(ev);
 
-    CHECK_OK(ds_state_delete("user", "2", "7", NULL, &ev));
+    CHECK_OK(ds_state_event_delete("user", "2", "7", NULL, &ev));
     CHECK_STR(ev, "{\"type\":\"user\",\"key\":\"2\",\"old_value\":7,\"headers\":{\"operation\":\"delete\"}}");
     snprintf(batch, sizeof batch, "[%s]", ev);
     apply_str(s, batch, false, NULL, NULL);
@@ -966,26 +966,26 @@ static void test_state_builders(void) {
 
     /* Bad input: a clear error naming the field, and no event. */
     ev = NULL;
-    CHECK_ERR(ds_state_insert("user", "", "1", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_insert("user", "", "1", NULL, &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "key");
     CHECK(ev == NULL);
-    CHECK_ERR(ds_state_insert("", "k", "1", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_insert("", "k", "1", NULL, &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "type");
-    CHECK_ERR(ds_state_insert("user", "k", "{nope", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_insert("user", "k", "{nope", NULL, &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "value");
-    CHECK_ERR(ds_state_insert("user", "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_insert("user", "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "value");
-    CHECK_ERR(ds_state_update("user", "k", "1", "[", NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_update("user", "k", "1", "[", NULL, &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "old_value");
-    CHECK_ERR(ds_state_upsert("user", "k", "1", "{\"txid\":\"\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_upsert("user", "k", "1", "{\"txid\":\"\"}", &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "headers.txid");
-    CHECK_ERR(ds_state_delete("user", "k", NULL, "{\"timestamp\":\"now\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_delete("user", "k", NULL, "{\"timestamp\":\"now\"}", &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "headers.timestamp");
-    CHECK_ERR(ds_state_delete("user", "k", NULL, "[1]", &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_delete("user", "k", NULL, "[1]", &ev), DS_INVALID_ARGUMENT);
     CHECK_STR(ds_last_error_field(), "headers");
-    CHECK_ERR(ds_state_delete("user", "k", NULL, "{\"control\":\"reset\"}", &ev), DS_INVALID_ARGUMENT);
-    CHECK_ERR(ds_state_delete(NULL, "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
-    CHECK_ERR(ds_state_delete("user", "k", NULL, NULL, NULL), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_delete("user", "k", NULL, "{\"control\":\"reset\"}", &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_delete(NULL, "k", NULL, NULL, &ev), DS_INVALID_ARGUMENT);
+    CHECK_ERR(ds_state_event_delete("user", "k", NULL, NULL, NULL), DS_INVALID_ARGUMENT);
     CHECK(ev == NULL);
 }
 
