@@ -152,8 +152,10 @@ def read_pypi(url: str) -> int:
 def read_json_pypi(url: str) -> int:
     from durable_streams import stream
 
+    # Its read_json() with live=False stops after the first response (0.1.0), so the
+    # whole stream is collected from iter_json() instead.
     with stream(url, live=False) as res:
-        return len(res.read_json())
+        return len(list(res.iter_json()))
 
 
 def read_httpx(url: str) -> int:
