@@ -4,7 +4,8 @@
 //   producer throughput, catch-up read throughput (JSON items, one 200k-message response),
 //   SSE and long-poll delivery latency.
 // The server is the bundled durastream server, started in a child process so that it does
-// not share the benchmark's JavaScript thread. Usage: node bench/compare.mjs [--quick]
+// not share the benchmark's JavaScript thread.
+// Usage: node bench/compare.mjs [--quick] [--only=producer,read,latency] [--read-rounds=9]
 import http from "node:http"
 import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
@@ -18,7 +19,9 @@ const PRODUCE_N = quick ? 20_000 : 100_000
 const READ_N = quick ? 50_000 : 200_000
 const LAT_N = quick ? 50 : 200
 const RUNS = 3
-const READ_ROUNDS = 5
+// Interleaved rounds of the catch-up readers (best kept): more rounds give a steadier best
+// on a loaded machine. --read-rounds=N overrides.
+const READ_ROUNDS = Number((process.argv.find((a) => a.startsWith("--read-rounds=")) ?? "--read-rounds=9").slice(14))
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
 
 // ---- server in a child process --------------------------------------------------------

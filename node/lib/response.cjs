@@ -43,6 +43,10 @@ class StreamResponse {
   #done = false
   #stopAtUpToDate = false
   #json
+  /** The consumer parses JSON chunks itself (JSON.parse), so the reader need not check them. */
+  #parsesJson = false
+  /** The native reader checks JSON chunks (off until a byte or text consumer is known). */
+  #checking = false
   #resolveClosed
   #rejectClosed
   #onAbort
@@ -101,8 +105,10 @@ class StreamResponse {
 
   async #pull() {
     try {
+      const checked = this.#checking
       const c = await this.#reader.next()
       if (c === null && this.#signal?.aborted) throw abortError(this.#signal)
+      if (c !== null && !checked) c.unchecked = true
       return c
     } catch (e) {
       throw fromNative(e, this.#signal)
@@ -121,6 +127,15 @@ class StreamResponse {
     if (c === null) {
       this.#finish()
       return null
+    }
+    if (c.unchecked && c.json && !c.empty && !this.#parsesJson) {
+      // Fetched before the consumer was known: byte and text consumers get checked JSON.
+      try {
+        sync(() => this.#reader.checkJsonData(c.data))
+      } catch (e) {
+        this.#finish()
+        throw e
+      }
     }
     this.offset = c.nextOffset
     if (c.cursor) this.cursor = c.cursor
@@ -147,11 +162,19 @@ class StreamResponse {
     this.#rejectClosed(e)
   }
 
-  #claim() {
+  #claim(parsesJson = false) {
     if (this.#consumed) {
       throw new DurableStreamError("this response was already consumed", { code: "ALREADY_CONSUMED" })
     }
     this.#consumed = true
+    this.#use(parsesJson)
+  }
+
+  /** Chunks fetched from now on are checked as JSON by the reader unless `parsesJson`. */
+  #use(parsesJson) {
+    this.#parsesJson = parsesJson
+    this.#checking = !parsesJson
+    this.#reader.setCheckJson(!parsesJson)
   }
 
   #items(c) {
@@ -192,7 +215,7 @@ class StreamResponse {
 
   /** All JSON items until up to date (or the end), as one array. */
   async json() {
-    this.#claim()
+    this.#claim(true)
     this.#stopAtUpToDate = true
     let all = null
     for (let c; (c = await this.#next()) !== null;) {
@@ -231,7 +254,7 @@ class StreamResponse {
 
   /** JSON items one by one, as an async-iterable ReadableStream. */
   jsonStream() {
-    this.#claim()
+    this.#claim(true)
     return iterableStream(() => this.#iterator((c) => this.#items(c)))
   }
 
@@ -245,8 +268,8 @@ class StreamResponse {
     }))
   }
 
-  #subscribe(make) {
-    this.#claim()
+  #subscribe(make, parsesJson = false) {
+    this.#claim(parsesJson)
     let active = true
     ;(async () => {
       try {
@@ -267,7 +290,7 @@ class StreamResponse {
 
   /** Calls `fn(batch)` for every JSON batch, awaiting it before the next. Returns unsubscribe. */
   subscribeJson(fn) {
-    return this.#subscribe((c) => fn({ items: this.#items(c), ...this.#meta(c) }))
+    return this.#subscribe((c) => fn({ items: this.#items(c), ...this.#meta(c) }), true)
   }
 
   /** Calls `fn(chunk)` for every byte chunk, awaiting it before the next. */
@@ -288,6 +311,7 @@ class StreamResponse {
 
   /** @internal chunk-level access (used by the conformance adapter and tests). */
   async nextChunk() {
+    if (!this.#consumed && !this.#checking) this.#use(false)
     return this.#next()
   }
 }

@@ -79,6 +79,13 @@ export declare class NativeReader {
    * not end the reader: calling again resumes from the same offset.
    */
   next(): Promise<NativeChunk | null>
+  /** Whether later chunks are checked as JSON before delivery (off at first). */
+  setCheckJson(on: boolean): void
+  /**
+   * Checks that a chunk delivered unchecked holds a JSON array of messages; throws the
+   * reader's parse error if not.
+   */
+  checkJsonData(data: Uint8Array): void
   /** Stops the reader: a pending `next()` resolves `null`, the connection is dropped. */
   cancel(): void
   /** The offset the reader resumes from (after the last chunk delivered). */

@@ -4,10 +4,18 @@
 //! once the reader has ended (caught up in catch-up mode, the stream closed, or
 //! `cancel()` was called). `cancel()` settles a pending `next()` at once and drops the
 //! connection, so a cancelled live read leaves nothing that keeps the process alive.
+//!
+//! JSON chunks are checked (parsed once in Rust) before delivery only while `checkJson` is
+//! on: the JavaScript JSON APIs parse every chunk with `JSON.parse` anyway and turn it off,
+//! and the first chunk (fetched before the caller picks an API) comes unchecked; the
+//! JavaScript side checks it with `checkJsonData()` when a byte or text API takes it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use durastream::client::{DurableStream, LiveMode, ReadOptions, Reader, StartOffset, Transport};
+use durastream::client::{
+    count_json_messages, DurableStream, LiveMode, ReadOptions, Reader, StartOffset, Transport,
+};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -51,6 +59,7 @@ pub struct NativeReader {
     reader: Arc<Mutex<Reader>>,
     cancel: CancellationToken,
     offset: Arc<std::sync::Mutex<String>>,
+    check_json: Arc<AtomicBool>,
 }
 
 impl NativeReader {
@@ -68,6 +77,7 @@ impl NativeReader {
             reader: Arc::new(Mutex::new(stream.read(opts))),
             cancel: CancellationToken::new(),
             offset: Arc::new(std::sync::Mutex::new(first)),
+            check_json: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -81,6 +91,7 @@ impl NativeReader {
         let reader = self.reader.clone();
         let offset = self.offset.clone();
         let cancel = self.cancel.clone();
+        let check_json = self.check_json.load(Ordering::Relaxed);
         if cancel.is_cancelled() {
             return Ok(None);
         }
@@ -89,6 +100,7 @@ impl NativeReader {
             () = cancel.cancelled() => return Ok(None),
             r = reader.lock_owned() => r,
         };
+        r.set_check_json(check_json);
         let chunk = tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(None),
@@ -116,6 +128,19 @@ impl NativeReader {
             }
             .to_string(),
         }))
+    }
+
+    /// Whether later chunks are checked as JSON before delivery (off at first).
+    #[napi]
+    pub fn set_check_json(&self, on: bool) {
+        self.check_json.store(on, Ordering::Relaxed);
+    }
+
+    /// Checks that a chunk delivered unchecked holds a JSON array of messages; throws the
+    /// reader's parse error if not.
+    #[napi]
+    pub fn check_json_data(&self, data: &[u8]) -> napi::Result<()> {
+        count_json_messages(data).map(|_| ()).map_err(|e| to_napi(&e))
     }
 
     /// Stops the reader: a pending `next()` resolves `null`, the connection is dropped.

@@ -151,6 +151,8 @@ class Chunk:
     @property
     def empty(self) -> bool:
         """No data."""
+    def items(self) -> List[Any]:
+        """The JSON messages (``ParseError`` on bad JSON)."""
 
 @final
 class Reader:
@@ -158,6 +160,8 @@ class Reader:
 
     def next_batch(self, max_chunks: int = 16) -> Pending:
         """Up to ``max_chunks`` chunks (``list[Chunk]``; empty once ended)."""
+    def set_check_json(self, on: bool) -> None:
+        """Whether JSON chunks are checked before delivery (default on)."""
     def close(self) -> None:
         """Stops the reader."""
 

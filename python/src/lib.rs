@@ -7,6 +7,7 @@
 
 mod client;
 mod error;
+mod json_load;
 mod producer;
 mod reader;
 mod runtime;

@@ -215,6 +215,72 @@ def test_corrupt_json_is_a_parse_error(url: str, inject: Callable[..., None]) ->
     assert e.value.code == "PARSE_ERROR"
 
 
+# Messages the JSON read paths must turn into exactly what json.loads gives.
+TRICKY_JSON = [
+    '{"a": 1, "a": 2, "b": [], "c": {}, "d": [[]], "e": {"f": {"g": null}}}',
+    '[true, false, null, 0, -0, 7, -12, 0.5, -0.0, 1e3, 1E-3, 2.5e+2, 1e400, -1e400]',
+    '[9223372036854775807, -9223372036854775808, 999999999999999999, 1000000000000000000]',
+    '[123456789012345678901234567890, -98765432109876543210, 0.1, 3.141592653589793]',
+    '"esc \\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\u20ac \\ud83d\\ude00 end"',
+    '["\\ud800", "x\\udc00y", "\\ud83dz", "ok \u00e9 \u20ac \U0001F600"]',
+    '{"k\\u00e9y": "v", "long key ' + "x" * 80 + '": 1, "": ""}',
+    '{"type": "token", "text": "hello", "n": 1}',
+    '"' + "a" * 5000 + '"',
+    " [ 1 , { \"a\" : [ 2 , 3 ] } ] ",
+]
+
+
+def test_json_reads_equal_json_loads(url: str) -> None:
+    s = DurableStream.create(url, content_type="application/json")
+    for text in TRICKY_JSON:
+        s.append(b"[" + text.encode() + b"]")
+    expected = json.loads(s.stream(live=False).read_bytes())
+    assert len(expected) == len(TRICKY_JSON)
+    got = s.stream(live=False).read_json()
+    assert got == expected and repr(got) == repr(expected)
+    assert list(s.stream(live=False).iter_json()) == expected
+    assert [i for b in s.stream(live=False).read_json_batches() for i in b] == expected
+
+    async def read_async() -> None:
+        assert await durastream.astream(url, live=False).read_json() == expected
+        assert [i async for i in durastream.astream(url, live=False).iter_json()] == expected
+
+    run(read_async())
+    big = [x for x in got if isinstance(x, list) and len(x) == 4 and isinstance(x[0], int)]
+    assert big and all(type(v) is int for v in big[0])
+
+
+def test_json_reads_of_many_responses(url: str) -> None:
+    s = DurableStream.create(url, content_type="application/json")
+    items = [{"type": "token", "text": "hello " * 10, "n": i} for i in range(30_000)]
+    for i in range(0, len(items), 5000):
+        s.append(json.dumps(items[i : i + 5000]).encode())
+    res = s.stream(live=False)
+    assert list(res.iter_json()) == items
+    assert res.up_to_date and res.offset == s.head().offset
+    assert s.stream(live=False).read_json() == items
+    assert len(s.stream(live=False).read_json_batches()) >= 2
+
+
+def test_corrupt_json_is_a_parse_error_in_every_shape(
+    url: str, inject: Callable[..., None]
+) -> None:
+    s = json_stream(url, [{"k": "v" * 50}, [1, 2, {"x": None}]])
+    for read in (
+        lambda: s.stream(live=False).read_json(),
+        lambda: list(s.stream(live=False).iter_json()),
+        lambda: s.stream(live=False).read_json_batches(),
+        lambda: list(s.stream(live=False).iter_events()),
+        lambda: s.stream(live=False).read_bytes(),
+    ):
+        for fault in ({"corruptBody": True}, {"truncateBodyBytes": 20}):
+            inject(url, method="GET", **fault)
+            with pytest.raises(durastream.ParseError) as e:
+                read()
+            assert e.value.code == "PARSE_ERROR"
+    assert s.stream(live=False).read_json() == [{"k": "v" * 50}, [1, 2, {"x": None}]]
+
+
 def test_async_cancellation_stops_a_live_read_promptly(url: str) -> None:
     async def main() -> None:
         s = await AsyncDurableStream.create(url, content_type="text/plain")

@@ -41,7 +41,9 @@ use std::time::Duration;
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{Value, ValueFuture};
 pub use producer::{ErrorCallback, Producer, ProducerOptions};
-pub use read::{Chunk, LiveMode, ReadOptions, Reader, StartOffset, Transport};
+pub use read::{
+    count_json_messages, invalid_json, Chunk, LiveMode, ReadOptions, Reader, StartOffset, Transport,
+};
 pub use retry::RetryOptions;
 pub use stream::{
     AppendOptions, AppendResult, CloseResult, CreateOptions, CreateResult, DurableStream,

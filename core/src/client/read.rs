@@ -224,14 +224,21 @@ pub(crate) fn parse_json_array<T: DeserializeOwned>(data: &[u8]) -> Result<Vec<T
     })
 }
 
-/// Counts the messages of a JSON array body, validating it.
-pub(crate) fn count_json_messages(data: &[u8]) -> Result<usize> {
+/// Counts the messages of a JSON array body, validating it (for bindings that check a
+/// chunk the reader delivered unchecked; see [`Reader::set_check_json`]).
+pub fn count_json_messages(data: &[u8]) -> Result<usize> {
     let items: Vec<&RawValue> = serde_json::from_slice(data).map_err(|e| {
         Error::builder(ErrorKind::Parse, format!("invalid JSON in stream data: {e}"))
             .source(e)
             .build()
     })?;
     Ok(items.len())
+}
+
+/// The error for stream data that is not valid JSON, for bindings that parse JSON chunks
+/// with their own parser (`detail` says what is wrong, and where).
+pub fn invalid_json(detail: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Parse, format!("invalid JSON in stream data: {detail}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,6 +294,14 @@ impl Reader {
             failures: 0,
             validate_json: true,
         }
+    }
+
+    /// Whether JSON chunks are checked (parsed once to count their messages) before they
+    /// are delivered; on by default. A caller that parses every JSON chunk itself turns it
+    /// off and saves a full parse per chunk: bad JSON then surfaces in its own parser
+    /// (report it with [`invalid_json`]), and [`Chunk::message_count`] stays `None`.
+    pub fn set_check_json(&mut self, on: bool) {
+        self.validate_json = on;
     }
 
     /// The offset the next request starts from (`-1` or `now` until the first response).
