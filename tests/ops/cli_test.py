@@ -79,7 +79,10 @@ def on_terminal(url: str, *args: str) -> tuple:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "target")) as tmp:
+    # Scratch space in the cargo target dir (ignored by git), wherever it is.
+    scratch = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    os.makedirs(scratch, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         plain, plain_url = start(tmp)
         metrics_port = free_port()
         admin, url = start(tmp, "--admin-api", "--metrics-bind", f"127.0.0.1:{metrics_port}")

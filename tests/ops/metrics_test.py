@@ -147,7 +147,10 @@ def main() -> int:
         return 1
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "target")) as tmp:
+    # Scratch space in the cargo target dir (ignored by git), wherever it is.
+    scratch = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    os.makedirs(scratch, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         s = Server(tmp)
         try:
             run(s, hook.server_address[1])
