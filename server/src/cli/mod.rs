@@ -93,8 +93,9 @@ struct ServeArgs {
     #[arg(long, env = "DURASTREAM_PG_QUEUE", default_value_t = 16_384)]
     pg_queue: usize,
     /// PostgreSQL: committer tasks per node, each committing the batches of its share of the
-    /// streams on a connection of its own (one stream's appends stay in order).
-    #[arg(long, env = "DURASTREAM_PG_COMMITTERS", default_value_t = 4)]
+    /// streams on a connection of its own (one stream's appends stay in order). Fewer
+    /// committers make bigger batches: one commit, and its fsync, shared by more appends.
+    #[arg(long, env = "DURASTREAM_PG_COMMITTERS", default_value_t = 2)]
     pg_committers: usize,
     /// PostgreSQL: how often this node polls the tails of streams it has live readers on
     /// (the fallback when a notification is missed, or the only way with --pg-no-notify).

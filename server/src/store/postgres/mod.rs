@@ -65,7 +65,7 @@ impl PgOptions {
             pool_size: 16,
             batch_max: 1024,
             queue: 16_384,
-            committers: 4,
+            committers: 2,
             poll_interval: Duration::from_millis(1000),
             cached_streams: 10_000,
             notify: true,
