@@ -58,7 +58,8 @@ def cpu_seconds(pid):
 
 def run_wrk(port, script, arg, connections, duration, threads=2, tls=False):
     scheme = "https" if tls else "http"
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+    # wrk takes whole seconds only ("-d5.0s" is refused).
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s",
            os.path.join(HERE, "wrk", script), f"{scheme}://127.0.0.1:{port}", "--", arg]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=duration + 60).stdout
     m = re.search(r"^JSON (\{.*\})$", out, re.M)
