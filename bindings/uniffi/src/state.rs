@@ -127,6 +127,15 @@ pub struct ApplyOutcome {
     pub malformed: Vec<MalformedEvent>,
 }
 
+/// What one `applyJsonQuiet` did: how many events were applied, no changes listed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ApplyCount {
+    /// The number of events applied.
+    pub applied: u64,
+    /// Malformed events skipped.
+    pub malformed: Vec<MalformedEvent>,
+}
+
 /// One entity: its key and value as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Entity {
@@ -175,6 +184,18 @@ impl MaterializedState {
         let out = Arc::make_mut(&mut guard).apply_batch_json(events.as_bytes(), policy)?;
         Ok(ApplyOutcome {
             changes: out.changes.iter().map(change).collect(),
+            malformed: out.malformed.iter().map(malformed).collect(),
+        })
+    }
+
+    /// Applies like `applyJson` but lists no changes, only how many events were applied:
+    /// the fast way to materialize when nobody listens for changes.
+    pub fn apply_json_quiet(&self, events: String, skip_malformed: bool) -> Result<ApplyCount> {
+        let policy = if skip_malformed { MalformedPolicy::Skip } else { MalformedPolicy::Stop };
+        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = Arc::make_mut(&mut guard).apply_batch_json_quiet(events.as_bytes(), policy)?;
+        Ok(ApplyCount {
+            applied: out.applied as u64,
             malformed: out.malformed.iter().map(malformed).collect(),
         })
     }

@@ -1860,6 +1860,12 @@ public protocol MaterializedStateProtocol: AnyObject, Sendable {
     func applyJson(events: String, skipMalformed: Bool) throws  -> ApplyOutcome
     
     /**
+     * Applies like `applyJson` but lists no changes, only how many events were applied:
+     * the fast way to materialize when nobody listens for changes.
+     */
+    func applyJsonQuiet(events: String, skipMalformed: Bool) throws  -> ApplyCount
+    
+    /**
      * Removes every entity.
      */
     func clear() 
@@ -1993,6 +1999,21 @@ open func applyJson(events: String, skipMalformed: Bool)throws  -> ApplyOutcome 
     return try  FfiConverterTypeApplyOutcome_lift(try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
         uniffiCallStatus in
     uniffi_durastream_ffi_fn_method_materializedstate_apply_json(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(events),
+        FfiConverterBool.lower(skipMalformed),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Applies like `applyJson` but lists no changes, only how many events were applied:
+     * the fast way to materialize when nobody listens for changes.
+     */
+open func applyJsonQuiet(events: String, skipMalformed: Bool)throws  -> ApplyCount  {
+    return try  FfiConverterTypeApplyCount_lift(try rustCallWithError(FfiConverterTypeDurastreamError_lift) {
+        uniffiCallStatus in
+    uniffi_durastream_ffi_fn_method_materializedstate_apply_json_quiet(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(events),
         FfiConverterBool.lower(skipMalformed),uniffiCallStatus
@@ -3565,6 +3586,75 @@ public func FfiConverterTypeAppendResult_lift(_ buf: RustBuffer) throws -> Appen
 #endif
 public func FfiConverterTypeAppendResult_lower(_ value: AppendResult) -> RustBuffer {
     return FfiConverterTypeAppendResult.lower(value)
+}
+
+
+/**
+ * What one `applyJsonQuiet` did: how many events were applied, no changes listed.
+ */
+public struct ApplyCount: Equatable, Hashable {
+    /**
+     * The number of events applied.
+     */
+    public var applied: UInt64
+    /**
+     * Malformed events skipped.
+     */
+    public var malformed: [MalformedEvent]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The number of events applied.
+         */applied: UInt64, 
+        /**
+         * Malformed events skipped.
+         */malformed: [MalformedEvent]) {
+        self.applied = applied
+        self.malformed = malformed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ApplyCount: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeApplyCount: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ApplyCount {
+        return
+            try ApplyCount(
+                applied: FfiConverterUInt64.read(from: &buf), 
+                malformed: FfiConverterSequenceTypeMalformedEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ApplyCount, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.applied, into: &buf)
+        FfiConverterSequenceTypeMalformedEvent.write(value.malformed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApplyCount_lift(_ buf: RustBuffer) throws -> ApplyCount {
+    return try FfiConverterTypeApplyCount.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApplyCount_lower(_ value: ApplyCount) -> RustBuffer {
+    return FfiConverterTypeApplyCount.lower(value)
 }
 
 
@@ -6937,6 +7027,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durastream_ffi_checksum_method_materializedstate_apply_json() != 31698) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_durastream_ffi_checksum_method_materializedstate_apply_json_quiet() != 21023) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_durastream_ffi_checksum_method_materializedstate_clear() != 4024) {

@@ -59,6 +59,12 @@ class StateTest {
             assertEquals(expected["malformed"]!!.jsonArray.map { it.jsonPrimitiveInt() }, out.malformed.map { it.index!!.toInt() }, f.name)
             assertTrue(out.malformed.all { it.code == "MALFORMED_EVENT" && it.field != null }, f.name)
             assertTrue(same(Json.parseToJsonElement(s.toJson()), nonEmpty(expected["state"]!!)), f.name)
+            // The quiet form applies the same events and lists no change.
+            val quiet = MaterializedState()
+            val count = quiet.applyJsonQuiet(doc["events"].toString(), true)
+            assertEquals(out.changes.size.toULong(), count.applied, f.name)
+            assertEquals(out.malformed, count.malformed, f.name)
+            assertEquals(s.toJson(), quiet.toJson(), f.name)
         }
     }
 
