@@ -140,17 +140,7 @@ impl Stream {
     pub fn read(&self, pos: u64, end: u64) -> io::Result<Bytes> {
         let mut parts = Vec::new();
         self.read_parts(pos, end, &mut parts)?;
-        Ok(match parts.len() {
-            0 => Bytes::new(),
-            1 => parts.swap_remove(0),
-            _ => {
-                let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-                for p in &parts {
-                    out.extend_from_slice(p);
-                }
-                out.freeze()
-            }
-        })
+        Ok(join(parts))
     }
 
     /// [`Stream::read`] for async callers: a database-backed stream awaits its query
@@ -158,17 +148,7 @@ impl Stream {
     pub async fn read_async(&self, pos: u64, end: u64) -> io::Result<Bytes> {
         let mut parts = Vec::new();
         self.read_parts_async(pos, end, &mut parts).await?;
-        Ok(match parts.len() {
-            0 => Bytes::new(),
-            1 => parts.swap_remove(0),
-            _ => {
-                let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-                for p in &parts {
-                    out.extend_from_slice(p);
-                }
-                out.freeze()
-            }
-        })
+        Ok(join(parts))
     }
 
     fn read_parts_async<'a>(
@@ -210,5 +190,20 @@ impl Stream {
             out.push(self.data.read_at(from - base, len)?);
         }
         Ok(())
+    }
+}
+
+/// The pieces of one read as one buffer (no copy for a single piece).
+fn join(mut parts: Vec<Bytes>) -> Bytes {
+    match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.swap_remove(0),
+        _ => {
+            let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+            for p in &parts {
+                out.extend_from_slice(p);
+            }
+            out.freeze()
+        }
     }
 }

@@ -2,9 +2,13 @@
 //! in-process registry (`worker.rs`, `webhook.rs`) and the database-backed one
 //! (`shared.rs`), so both apply the same rules.
 
+use bytes::Bytes;
+
 use super::config::Kind;
-use super::state::{SubState, Tails};
+use super::state::{SubState, Tails, Wake};
+use super::view;
 use super::webhook::Outcome;
+use crate::store::{now_ms, AppendRequest, Stream};
 
 /// What one worker look decided.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -77,4 +81,23 @@ pub fn delivered(
         // The wake already ended (its callback finished it): nothing to retry.
         Outcome::Failed(_) => false,
     }
+}
+
+/// The append of `wake`'s event to its wake stream, or why there is none (the wake stream
+/// was re-created with another content type since the subscription was made).
+pub fn wake_append(
+    st: &SubState,
+    wake: &Wake,
+    stream: &Stream,
+) -> Result<AppendRequest, &'static str> {
+    if !stream.is_json() {
+        return Err("the wake stream is not a JSON stream");
+    }
+    let body = serde_json::to_vec(&view::wake_event(st, wake, now_ms()))
+        .expect("a wake event always serializes");
+    Ok(AppendRequest {
+        content_type: Some(stream.meta.content_type.clone()),
+        body: Bytes::from(body),
+        ..AppendRequest::default()
+    })
 }

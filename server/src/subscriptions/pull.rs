@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use durastream::Offset;
 use serde::Deserialize;
 
@@ -11,8 +10,8 @@ use super::config::{stream_path, Kind};
 use super::error::SubError;
 use super::state::{SubState, Wake};
 use super::token::{bearer, Claims, Use, TOKEN_TTL_MS};
-use super::{new_wake_id, view, Entry, Subscriptions};
-use crate::store::{now_ms, AppendRequest};
+use super::{new_wake_id, ops, view, Entry, Subscriptions};
+use crate::store::now_ms;
 
 /// Body of `…/callback`, `…/ack` and `…/release`.
 #[derive(Deserialize)]
@@ -192,17 +191,12 @@ impl Subscriptions {
                 return;
             }
         };
-        if !stream.is_json() {
-            // Checked at creation; a stream re-created later with another type gets nothing.
-            tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: the wake stream is not a JSON stream");
-            return;
-        }
-        let body = serde_json::to_vec(&view::wake_event(st, wake, now_ms()))
-            .expect("a wake event always serializes");
-        let req = AppendRequest {
-            content_type: Some(stream.meta.content_type.clone()),
-            body: Bytes::from(body),
-            ..AppendRequest::default()
+        let req = match ops::wake_append(st, wake, &stream) {
+            Ok(req) => req,
+            Err(why) => {
+                tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: {why}");
+                return;
+            }
         };
         if let Err(e) = self.store.append(&stream, req).await {
             tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: {e}");

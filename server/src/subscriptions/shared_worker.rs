@@ -20,7 +20,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,8 +27,8 @@ use super::config::Kind;
 use super::error::SubError;
 use super::shared::Shared;
 use super::state::SubState;
-use super::{new_wake_id, ops, view, webhook};
-use crate::store::{now_ms, AppendRequest};
+use super::{new_wake_id, ops, webhook};
+use crate::store::now_ms;
 
 /// Longest pause between looks.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -207,16 +206,12 @@ impl Shared {
                 return;
             }
         };
-        if !stream.is_json() {
-            tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: the wake stream is not a JSON stream");
-            return;
-        }
-        let body = serde_json::to_vec(&view::wake_event(st, wake, now_ms()))
-            .expect("a wake event always serializes");
-        let req = AppendRequest {
-            content_type: Some(stream.meta.content_type.clone()),
-            body: Bytes::from(body),
-            ..AppendRequest::default()
+        let req = match ops::wake_append(st, wake, &stream) {
+            Ok(req) => req,
+            Err(why) => {
+                tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: {why}");
+                return;
+            }
         };
         if let Err(e) = self.pg.append(&stream, req).await {
             tracing::warn!(subscription = %st.id, wake_stream = rel, "cannot write wake event: {e}");
