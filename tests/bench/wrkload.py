@@ -178,7 +178,7 @@ def instructions_per_append(argv_of, appends=2000):
             _wait(port, proc, 120)
             path = f"{PREFIX}/cg"
             status, _ = request(port, "PUT", path, headers={"Content-Type": "application/octet-stream"})
-            if status not in (200, 201):
+            if status not in (200, 201, 204):
                 raise RuntimeError(f"create failed under callgrind: HTTP {status}")
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             body = b"x" * 256
