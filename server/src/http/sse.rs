@@ -5,9 +5,10 @@
 //! (one notification fans out to every reader), never by polling. On plain HTTP/1.1
 //! connections the reader is parked outside hyper (see `park`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -25,7 +26,7 @@ use super::App;
 use crate::store::{StoreError, Stream, Visible};
 use durastream::headers as h;
 use durastream::sse::{self, Control};
-use durastream::{json, Offset};
+use durastream::{cursor, json, Offset};
 
 pub(super) struct Reader {
     stream: Arc<Stream>,
@@ -126,64 +127,162 @@ where
 }
 
 impl Reader {
-    /// The control event at the reader's position.
+    /// The control event at the reader's position. Readers that echoed no cursor ahead of
+    /// the clock share one encoding per worker thread (see [`ControlCache`]).
     fn control(&self, up_to_date: bool, closed: bool) -> Bytes {
-        let mut out = Vec::with_capacity(128);
-        Control {
-            next_offset: Offset(self.pos).to_string(),
-            cursor: (!closed).then(|| live_cursor(self.cursor.as_deref())),
-            up_to_date: up_to_date || closed,
-            closed,
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let current = cursor::next_cursor(now, None, 0);
+        let echoed = self.cursor.as_deref().and_then(|c| c.parse::<u64>().ok());
+        if closed || echoed.is_none_or(|c| c < current) {
+            let key = (self.pos, current, up_to_date || closed, closed);
+            return ControlCache::get(key, || {
+                encode_control(self.pos, Some(current), up_to_date, closed)
+            });
         }
-        .encode(&mut out);
-        Bytes::from(out)
+        let cursor = live_cursor(self.cursor.as_deref()).parse::<u64>().ok();
+        encode_control(self.pos, cursor, up_to_date, closed)
     }
 
-    /// The next event: a data event (shared with the stream's other readers at the same
-    /// position) with its control event, or a control event alone. `None` ends the response.
-    pub(super) async fn next_event(&mut self) -> Option<Event> {
+    /// What to do next, decided without waiting: send an event (a data event shared with
+    /// the stream's other readers at the same position comes from memory), read, end, or
+    /// wait for the stream to change.
+    pub(super) fn next_now(&mut self) -> Next {
         if self.done {
-            return None;
+            return Next::End;
         }
-        let idle_deadline = Instant::now() + self.idle;
+        let v = *self.rx.borrow_and_update();
+        if v.gone || *self.shutdown.borrow() || Instant::now() >= self.deadline {
+            return Next::End;
+        }
+        if self.pos < v.tail {
+            return match self.shared.cached(self, v.tail) {
+                Some((data, end)) => Next::Event(self.data_sent(data, end, v)),
+                None => Next::Read(v),
+            };
+        }
+        if v.closed {
+            self.done = true;
+            return Next::Event(Event::control(self.control(true, true)));
+        }
+        if !self.told_up_to_date {
+            self.told_up_to_date = true;
+            return Next::Event(Event::control(self.control(true, false)));
+        }
+        Next::Wait
+    }
+
+    /// After [`Next::Read`]: reads and encodes the data event at the reader's position
+    /// (`None` ends the response).
+    pub(super) async fn read_event(&mut self, v: Visible) -> Option<Event> {
+        match self.shared.data_event(self, v.tail).await {
+            Ok((data, end)) => Some(self.data_sent(data, end, v)),
+            Err(e) => {
+                tracing::warn!("SSE read failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Moves past a data event ending at `end` and pairs it with its control event.
+    fn data_sent(&mut self, data: Bytes, end: u64, v: Visible) -> Event {
+        self.pos = end;
+        let up_to_date = end >= v.tail;
+        let closed = v.closed && up_to_date;
+        self.told_up_to_date = up_to_date;
+        self.done = closed;
+        Event { data: Some(data), control: self.control(up_to_date, closed) }
+    }
+
+    /// Waits until the stream changes or `idle_deadline` (the keep-alive) passes.
+    pub(super) async fn wait(&mut self, idle_deadline: Instant) -> Wake {
+        // Shutdown also wakes every stream's readers (see `server`).
+        match tokio::time::timeout_at(idle_deadline.min(self.deadline), self.rx.changed()).await {
+            Ok(Ok(())) => Wake::Changed,
+            Ok(Err(_)) => Wake::End,
+            Err(_) if Instant::now() >= self.deadline => Wake::End,
+            Err(_) => Wake::KeepAlive,
+        }
+    }
+
+    /// The keep-alive: the up-to-date control event again.
+    pub(super) fn keep_alive(&self) -> Event {
+        Event::control(self.control(true, false))
+    }
+
+    /// When the keep-alive is due if nothing is sent from now on.
+    pub(super) fn idle_deadline(&self) -> Instant {
+        Instant::now() + self.idle
+    }
+
+    /// The next event, waiting for one as long as it takes. `None` ends the response.
+    pub(super) async fn next_event(&mut self) -> Option<Event> {
+        let idle_deadline = self.idle_deadline();
         loop {
-            let v = *self.rx.borrow_and_update();
-            if v.gone || *self.shutdown.borrow() || Instant::now() >= self.deadline {
-                return None;
-            }
-            if self.pos < v.tail {
-                let (data, end) = match self.shared.data_event(self, v.tail).await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("SSE read failed: {e}");
-                        return None;
-                    }
-                };
-                self.pos = end;
-                let up_to_date = end >= v.tail;
-                let closed = v.closed && up_to_date;
-                self.told_up_to_date = up_to_date;
-                self.done = closed;
-                return Some(Event { data: Some(data), control: self.control(up_to_date, closed) });
-            }
-            if v.closed {
-                self.done = true;
-                return Some(Event::control(self.control(true, true)));
-            }
-            if !self.told_up_to_date {
-                self.told_up_to_date = true;
-                return Some(Event::control(self.control(true, false)));
-            }
-            // Shutdown also wakes every stream's readers (see `server`).
-            match tokio::time::timeout_at(idle_deadline.min(self.deadline), self.rx.changed()).await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return None,
-                Err(_) if Instant::now() >= self.deadline => return None,
-                // Keep-alive: repeat the up-to-date control event.
-                Err(_) => return Some(Event::control(self.control(true, false))),
+            match self.next_now() {
+                Next::Event(e) => return Some(e),
+                Next::Read(v) => return self.read_event(v).await,
+                Next::End => return None,
+                Next::Wait => match self.wait(idle_deadline).await {
+                    Wake::Changed => {}
+                    Wake::End => return None,
+                    Wake::KeepAlive => return Some(self.keep_alive()),
+                },
             }
         }
+    }
+}
+
+/// A reader's next step (see [`Reader::next_now`]).
+pub(super) enum Next {
+    Event(Event),
+    /// The data event must be read at this view of the stream.
+    Read(Visible),
+    End,
+    Wait,
+}
+
+/// Why [`Reader::wait`] returned.
+pub(super) enum Wake {
+    Changed,
+    KeepAlive,
+    End,
+}
+
+fn encode_control(pos: u64, cursor: Option<u64>, up_to_date: bool, closed: bool) -> Bytes {
+    let mut out = Vec::with_capacity(128);
+    Control {
+        next_offset: Offset(pos).to_string(),
+        cursor: (!closed).then(|| cursor.map(|c| c.to_string()).unwrap_or_default()),
+        up_to_date: up_to_date || closed,
+        closed,
+    }
+    .encode(&mut out);
+    Bytes::from(out)
+}
+
+/// The last control event encoded on this thread, by (position, cursor, up to date,
+/// closed): one append reaching many readers is followed by the same control event.
+struct ControlCache;
+
+type ControlKey = (u64, u64, bool, bool);
+
+thread_local! {
+    static LAST_CONTROL: RefCell<Option<(ControlKey, Bytes)>> = const { RefCell::new(None) };
+}
+
+impl ControlCache {
+    fn get(key: ControlKey, encode: impl FnOnce() -> Bytes) -> Bytes {
+        LAST_CONTROL.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some((k, b)) if *k == key => b.clone(),
+                _ => {
+                    let b = encode();
+                    *last = Some((key, b.clone()));
+                    b
+                }
+            }
+        })
     }
 }
 
@@ -232,15 +331,21 @@ impl SharedEvents {
         SharedEvents { last: Mutex::default(), max_bytes }
     }
 
+    /// The data event for `r` at its position with the stream's tail at `tail` and the
+    /// position after it, if it is in memory.
+    fn cached(&self, r: &Reader, tail: u64) -> Option<(Bytes, u64)> {
+        let last = self.last.lock();
+        let e = last.by_stream.get(&r.stream.id)?;
+        ((e.pos, e.tail, e.base64) == (r.pos, tail, r.base64)).then(|| (e.event.clone(), e.end))
+    }
+
     /// The data event for `r` at its position with the stream's tail at `tail`, and the
     /// position after it.
     async fn data_event(&self, r: &Reader, tail: u64) -> Result<(Bytes, u64), StoreError> {
-        let id = r.stream.id;
-        if let Some(e) = self.last.lock().by_stream.get(&id) {
-            if (e.pos, e.tail, e.base64) == (r.pos, tail, r.base64) {
-                return Ok((e.event.clone(), e.end));
-            }
+        if let Some(hit) = self.cached(r, tail) {
+            return Ok(hit);
         }
+        let id = r.stream.id;
         let (bytes, end) = read_chunk(&r.stream, r.pos, tail, r.max_chunk).await?;
         let payload = if r.stream.is_json() { json::to_array(&bytes) } else { bytes.to_vec() };
         let mut out = Vec::with_capacity(payload.len() + 32);
