@@ -114,7 +114,9 @@ pub async fn serve(app: Arc<App>, req: Request<Incoming>) -> io::Result<Response
     let result = if route == Route::Console {
         Ok(crate::console::serve(&app, &req))
     } else {
-        handle(app, req).instrument(span.clone()).await
+        // Boxed: hyper keeps this future by value and moves it; the handler's state is
+        // allocated once instead of being copied on each move.
+        Box::pin(handle(app, req)).instrument(span.clone()).await
     };
     drop(waiting);
     let response = match result {
