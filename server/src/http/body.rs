@@ -212,13 +212,17 @@ async fn read_within(
         // A body that arrives in one frame is kept as it is, without a copy.
         if buf.is_empty() && first.is_none() {
             first = Some(data);
-            continue;
+        } else {
+            if let Some(f) = first.take() {
+                buf.reserve(declared.unwrap_or(0).max(total));
+                buf.extend_from_slice(&f);
+            }
+            buf.extend_from_slice(&data);
         }
-        if let Some(f) = first.take() {
-            buf.reserve(declared.unwrap_or(0).max(total));
-            buf.extend_from_slice(&f);
+        // All the declared bytes are in: no need to poll once more for the end.
+        if body.is_end_stream() {
+            break;
         }
-        buf.extend_from_slice(&data);
     }
     let bytes = first.unwrap_or_else(|| buf.freeze());
     Ok(Ok(ReadBody { bytes, share: Share { _permit: held } }))
