@@ -19,7 +19,11 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+// The queue and its signal use std's futex-based pair: waking an idle writer is then one
+// atomic add and a `futex` call, where parking_lot's condvar went through its global
+// parking table (about 600 instructions per append).
+use std::sync::{Condvar, Mutex as QueueLock, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
 use super::codec;
@@ -82,7 +86,7 @@ pub struct Shared {
     pub checkpoint_due: AtomicBool,
     /// Bytes written since start (for stats).
     pub bytes: AtomicU64,
-    queue: Mutex<Queue>,
+    queue: QueueLock<Queue>,
     /// Signalled when an idle writer has work.
     ready: Condvar,
     /// The last group answered.
@@ -96,6 +100,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The queue (a panic elsewhere while it was held leaves it consistent: every change to
+    /// it is a single push or swap).
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The result of group `g`, once answered.
     fn outcome(&self, g: u64) -> Option<io::Result<()>> {
         if self.done.load(Ordering::Acquire) < g {
@@ -170,7 +180,7 @@ impl Wal {
         let shared = Arc::new(Shared {
             checkpoint_due: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
-            queue: Mutex::new(queue),
+            queue: QueueLock::new(queue),
             ready: Condvar::new(),
             done: AtomicU64::new(0),
             failed_from: AtomicU64::new(NONE_FAILED),
@@ -206,7 +216,7 @@ impl Wal {
             codec::encode(record, &mut b);
             b
         });
-        let mut q = self.shared.queue.lock();
+        let mut q = self.shared.lock_queue();
         if q.stopped {
             return Err(stopped());
         }
@@ -224,7 +234,7 @@ impl Wal {
 
     /// Resolves once everything submitted before it is durable.
     pub fn barrier(&self) -> io::Result<Durable> {
-        let q = self.shared.queue.lock();
+        let q = self.shared.lock_queue();
         if q.stopped {
             return Err(stopped());
         }
@@ -232,7 +242,7 @@ impl Wal {
     }
 
     /// Counts one more request on the group being filled and wakes an idle writer.
-    fn join(&self, mut q: parking_lot::MutexGuard<'_, Queue>) -> Durable {
+    fn join(&self, mut q: MutexGuard<'_, Queue>) -> Durable {
         q.waiting += 1;
         let group = q.group;
         let wake = std::mem::take(&mut q.idle);
@@ -244,7 +254,7 @@ impl Wal {
     }
 
     fn control(&self, c: Control) -> bool {
-        let mut q = self.shared.queue.lock();
+        let mut q = self.shared.lock_queue();
         if q.stopped {
             return false;
         }
@@ -357,7 +367,7 @@ impl Writer {
         let mut stop_replies = Vec::new();
         loop {
             {
-                let mut q = self.shared.queue.lock();
+                let mut q = self.shared.lock_queue();
                 if stopping {
                     // Nothing is accepted from now on; what got in is written below.
                     q.stopped = true;
@@ -370,12 +380,25 @@ impl Writer {
                         q.idle = true;
                         match deadline {
                             Some(at) => {
-                                if self.shared.ready.wait_until(&mut q, at).timed_out() {
+                                let wait = at.saturating_duration_since(Instant::now());
+                                let (guard, waited) = self
+                                    .shared
+                                    .ready
+                                    .wait_timeout(q, wait)
+                                    .unwrap_or_else(PoisonError::into_inner);
+                                q = guard;
+                                if waited.timed_out() {
                                     q.idle = false;
                                     break;
                                 }
                             }
-                            None => self.shared.ready.wait(&mut q),
+                            None => {
+                                q = self
+                                    .shared
+                                    .ready
+                                    .wait(q)
+                                    .unwrap_or_else(PoisonError::into_inner)
+                            }
                         }
                         q.idle = false;
                     }
