@@ -21,6 +21,7 @@ mod listen;
 pub mod metrics;
 pub mod options;
 mod server;
+mod stop;
 pub mod store;
 pub mod subscriptions;
 pub mod tls;

@@ -186,7 +186,7 @@ async fn serve(
         sse_events: Arc::new(SharedEvents::new(sse_shared_bytes)),
     });
     let compaction = compactor.as_ref().map(Compactor::spawn);
-    let conns = Arc::new(Conns { app, http, tls, handshake_timeout });
+    let conns = Arc::new(Conns { app, http, tls, handshake_timeout, stop: Default::default() });
     let maintenance = tokio::spawn(maintain(store.clone()));
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -239,6 +239,7 @@ async fn serve(
     }
     drop(listener);
     let _ = shutdown_tx.send(true);
+    conns.stop.trigger();
     // SSE readers wait on their stream alone: wake them all to see the shutdown.
     for stream in store.open_streams() {
         stream.visible.send_modify(|_| {});
@@ -290,6 +291,8 @@ struct Conns {
     http: auto::Builder<TokioExecutor>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handshake_timeout: Duration,
+    /// Turned on with `App::shutdown`: connections finish their requests and close.
+    stop: crate::stop::StopSignal,
 }
 
 impl Conns {
@@ -333,10 +336,9 @@ impl Conns {
         let svc = service_fn(move |req| crate::metrics::request::serve(app.clone(), req));
         let conn = self.http.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
-        let mut shutdown = self.app.shutdown.clone();
         tokio::select! {
             r = conn.as_mut() => return r,
-            _ = shutdown.wait_for(|stop| *stop) => {}
+            () = self.stop.stopped() => {}
         }
         conn.as_mut().graceful_shutdown();
         conn.await

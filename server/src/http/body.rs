@@ -4,7 +4,10 @@
 //! still read (and dropped, never held) so that a client that is sending it reads the 503
 //! instead of a reset connection.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -120,7 +123,13 @@ async fn next_frame(
     body: &mut Incoming,
     deadline: Instant,
 ) -> Result<Option<Result<Bytes, Reply>>, Elapsed> {
-    let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| Elapsed)?;
+    let mut next = body.frame();
+    // A frame that has already arrived (most bodies come with their head) is taken without
+    // arming the deadline's timer; only a frame still on its way is waited for under it.
+    let frame = match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut next).poll(cx))).await {
+        Poll::Ready(f) => f,
+        Poll::Pending => tokio::time::timeout_at(deadline, next).await.map_err(|_| Elapsed)?,
+    };
     Ok(frame.map(|f| match f {
         Ok(f) => Ok(f.into_data().unwrap_or_default()),
         Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))
@@ -164,7 +173,7 @@ async fn read_within(
             .header("connection", "close")
     };
     let declared = headers
-        .get("content-length")
+        .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
@@ -203,13 +212,17 @@ async fn read_within(
         // A body that arrives in one frame is kept as it is, without a copy.
         if buf.is_empty() && first.is_none() {
             first = Some(data);
-            continue;
+        } else {
+            if let Some(f) = first.take() {
+                buf.reserve(declared.unwrap_or(0).max(total));
+                buf.extend_from_slice(&f);
+            }
+            buf.extend_from_slice(&data);
         }
-        if let Some(f) = first.take() {
-            buf.reserve(declared.unwrap_or(0).max(total));
-            buf.extend_from_slice(&f);
+        // All the declared bytes are in: no need to poll once more for the end.
+        if body.is_end_stream() {
+            break;
         }
-        buf.extend_from_slice(&data);
     }
     let bytes = first.unwrap_or_else(|| buf.freeze());
     Ok(Ok(ReadBody { bytes, share: Share { _permit: held } }))

@@ -16,6 +16,7 @@ pub mod parse {
     pub use super::{fork_source_path, validate_path};
 }
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 
@@ -55,13 +56,19 @@ pub struct App {
 impl App {
     /// Checks a request path and returns the stream key, or the error response.
     pub(crate) fn stream_key(&self, raw: &str) -> Result<String, Reply> {
+        self.stream_key_ref(raw).map(Cow::into_owned)
+    }
+
+    /// [`App::stream_key`] borrowing the request's path when it needs no decoding (the
+    /// usual case, and no allocation then).
+    fn stream_key_ref<'a>(&self, raw: &'a str) -> Result<Cow<'a, str>, Reply> {
         let prefix = self.config.prefix_path();
         let under_prefix =
             raw.strip_prefix(prefix).is_some_and(|r| r.starts_with('/') && r.len() > 1);
         if !under_prefix {
             return Err(error(StatusCode::NOT_FOUND, format!("streams live under {prefix}/")));
         }
-        let key = validate_path(raw).map_err(|e| response::store_error(&e))?;
+        let key = decode_path(raw).map_err(|e| response::store_error(&e))?;
         // `%5F%5Fds/x` decodes into the reserved namespace the router only sees encoded.
         if subscription_routes::reserved(prefix, &key).is_some() {
             return Err(error(
@@ -149,19 +156,40 @@ pub fn fork_source_path(prefix: &str, value: &str) -> Result<String, StoreError>
 
 /// Decodes and checks a stream path: no NUL, no `.` or `..` segments, bounded length.
 pub fn validate_path(raw: &str) -> Result<String, StoreError> {
+    decode_path(raw).map(Cow::into_owned)
+}
+
+/// [`validate_path`], borrowing `raw` when it has no percent escapes.
+fn decode_path(raw: &str) -> Result<Cow<'_, str>, StoreError> {
     if raw.len() > MAX_PATH {
         return Err(StoreError::bad(format!("stream path is longer than {MAX_PATH} bytes")));
     }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| StoreError::bad("stream path is not valid UTF-8"))?;
-    if decoded.contains('\0') {
-        return Err(StoreError::bad("stream path contains NUL"));
+    let decoded = if raw.as_bytes().contains(&b'%') {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| StoreError::bad("stream path is not valid UTF-8"))?
+    } else {
+        Cow::Borrowed(raw)
+    };
+    // One pass over the bytes: NUL anywhere, or a segment that is `.` or `..`.
+    let mut seg_len = 0usize;
+    let mut seg_dots = true;
+    for &b in decoded.as_bytes().iter().chain(std::iter::once(&b'/')) {
+        match b {
+            0 => return Err(StoreError::bad("stream path contains NUL")),
+            b'/' => {
+                if seg_dots && (seg_len == 1 || seg_len == 2) {
+                    return Err(StoreError::bad("stream path segments . and .. are not allowed"));
+                }
+                (seg_len, seg_dots) = (0, true);
+            }
+            _ => {
+                seg_len += 1;
+                seg_dots &= b == b'.';
+            }
+        }
     }
-    if decoded.split('/').any(|seg| seg == "." || seg == "..") {
-        return Err(StoreError::bad("stream path segments . and .. are not allowed"));
-    }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 /// Reads a request body within the configured bounds; it holds its share of the in-flight
@@ -190,7 +218,8 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
         r
     };
     if let Some(auth) = &app.auth {
-        if let Err(denied) = auth.check(&app, &req).await {
+        // Boxed: token checks may fetch keys, a large future no other request should carry.
+        if let Err(denied) = Box::pin(auth.check(&app, &req)).await {
             return Ok(finish(denied));
         }
     }
@@ -199,13 +228,13 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
         let path = req.uri().path().to_string();
         if path == faults::PATH {
             let (parts, body) = req.into_parts();
-            let reply = match read_body(&app, body, &parts.headers).await {
+            let reply = match Box::pin(read_body(&app, body, &parts.headers)).await {
                 Ok(b) => f.control(&method, &b.bytes),
                 Err(r) => r,
             };
             return Ok(finish(reply));
         }
-        match f.before(&method, &path).await {
+        match Box::pin(f.before(&method, &path)).await {
             Some(faults::Before::Drop) => {
                 return Err(io::Error::other("injected dropped connection"))
             }
@@ -216,59 +245,77 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> io::Result<Respons
     }
     let reply = route(&app, req).await;
     let reply = match fault {
-        Some(f) => faults::mutate(&f, &method, reply).await,
+        Some(f) => Box::pin(faults::mutate(&f, &method, reply)).await,
         None => reply,
     };
     Ok(finish(reply))
 }
 
+/// Routes a request. Only the append branch is awaited in place: every other branch is
+/// boxed, because a future is as large as its largest branch and hyper moves the request
+/// future by value (read and control futures of kilobytes made each append copy them).
 async fn route(app: &App, req: Request<Incoming>) -> Reply {
     if req.method() == Method::OPTIONS {
         return response::preflight(req.headers().get("access-control-request-headers"));
     }
     // The reserved `__ds` control prefix comes before stream operations.
-    if let Some(rest) = subscription_routes::reserved(app.config.prefix_path(), req.uri().path()) {
-        let rest = rest.to_string();
-        let (method, query) = (req.method(), req.uri().query());
-        if let Some(r) = crate::compact::routes::handle(app, method, &req, &rest, query).await {
-            return r;
-        }
-        let (parts, body) = req.into_parts();
-        let body = match read_body(app, body, &parts.headers).await {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
-        let (method, query) = (&parts.method, parts.uri.query());
-        return subscription_routes::handle(app, method, &parts.headers, &rest, query, body.bytes)
-            .await;
+    if subscription_routes::reserved(app.config.prefix_path(), req.uri().path()).is_some() {
+        return Box::pin(control(app, req)).await;
     }
-    let key = match app.stream_key(req.uri().path()) {
+    let (parts, body) = req.into_parts();
+    let key = match app.stream_key_ref(parts.uri.path()) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let query = req.uri().query().map(str::to_string);
-    let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     match parts.method {
-        Method::GET => read::get(app, &key, query.as_deref(), headers, parts.version).await,
-        Method::HEAD => read::head(app, &key).await,
-        Method::PUT => match read_body(app, body, headers).await {
-            Ok(b) => {
-                // The store gets the only reference, so it can free the body once framed.
-                let (bytes, _share) = b.into_parts();
-                write::create(app, &key, headers, bytes).await
-            }
-            Err(r) => r,
-        },
         Method::POST => match read_body(app, body, headers).await {
             Ok(b) => {
+                // The store gets the only reference, so it can free the body once framed.
                 let (bytes, _share) = b.into_parts();
                 write::append(app, &key, headers, bytes).await
             }
             Err(r) => r,
         },
-        Method::DELETE => write::delete(app, &key).await,
+        Method::GET => {
+            let query = parts.uri.query();
+            Box::pin(read::get(app, &key, query, headers, parts.version)).await
+        }
+        Method::HEAD => Box::pin(read::head(app, &key)).await,
+        Method::PUT => {
+            Box::pin(async {
+                match read_body(app, body, headers).await {
+                    Ok(b) => {
+                        let (bytes, _share) = b.into_parts();
+                        write::create(app, &key, headers, bytes).await
+                    }
+                    Err(r) => r,
+                }
+            })
+            .await
+        }
+        Method::DELETE => Box::pin(write::delete(app, &key)).await,
         _ => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             .header("allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS"),
     }
+}
+
+/// Requests under the reserved `{prefix}/__ds` control prefix.
+async fn control(app: &App, req: Request<Incoming>) -> Reply {
+    let Some(rest) = subscription_routes::reserved(app.config.prefix_path(), req.uri().path())
+    else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    let rest = rest.to_string();
+    let (method, query) = (req.method(), req.uri().query());
+    if let Some(r) = crate::compact::routes::handle(app, method, &req, &rest, query).await {
+        return r;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match read_body(app, body, &parts.headers).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (method, query) = (&parts.method, parts.uri.query());
+    subscription_routes::handle(app, method, &parts.headers, &rest, query, body.bytes).await
 }

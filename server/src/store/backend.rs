@@ -4,6 +4,10 @@
 //! stream's state in this process (file and memory engines) and applies the rules under a
 //! per-stream lock; [`Backend::Postgres`] applies them inside a database transaction that
 //! holds the stream's row, so several nodes can serve the same streams.
+//!
+//! The database's futures are boxed: an `async fn` over this enum is as large as its
+//! largest branch, and every request future that awaits it carries (and moves) that size,
+//! so unboxed they would make each local append copy kilobytes of future state.
 
 use std::sync::Arc;
 
@@ -25,7 +29,7 @@ impl Backend {
     pub async fn get(&self, path: &str) -> Result<Arc<Stream>, StoreError> {
         match self {
             Backend::Local(s) => s.get(path),
-            Backend::Postgres(p) => p.get(path).await,
+            Backend::Postgres(p) => Box::pin(p.get(path)).await,
         }
     }
 
@@ -34,7 +38,7 @@ impl Backend {
     pub async fn get_for_append(&self, path: &str) -> Result<Arc<Stream>, StoreError> {
         match self {
             Backend::Local(s) => s.get(path),
-            Backend::Postgres(p) => p.get_for_append(path).await,
+            Backend::Postgres(p) => Box::pin(p.get_for_append(path)).await,
         }
     }
 
@@ -42,7 +46,7 @@ impl Backend {
     pub async fn create(&self, req: CreateRequest) -> Result<(Arc<Stream>, bool), StoreError> {
         match self {
             Backend::Local(s) => s.create(req).await,
-            Backend::Postgres(p) => p.create(req).await,
+            Backend::Postgres(p) => Box::pin(p.create(req)).await,
         }
     }
 
@@ -54,7 +58,7 @@ impl Backend {
     ) -> Result<Appended, StoreError> {
         match self {
             Backend::Local(s) => s.append(stream, req).await,
-            Backend::Postgres(p) => p.append(stream, req).await,
+            Backend::Postgres(p) => Box::pin(p.append(stream, req)).await,
         }
     }
 
@@ -62,7 +66,7 @@ impl Backend {
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
         match self {
             Backend::Local(s) => s.delete(path).await,
-            Backend::Postgres(p) => p.delete(path).await,
+            Backend::Postgres(p) => Box::pin(p.delete(path)).await,
         }
     }
 
@@ -70,7 +74,7 @@ impl Backend {
     pub async fn touch(&self, stream: &Arc<Stream>) {
         match self {
             Backend::Local(_) => stream.touch(super::now_ms()),
-            Backend::Postgres(p) => p.touch(stream).await,
+            Backend::Postgres(p) => Box::pin(p.touch(stream)).await,
         }
     }
 
@@ -96,7 +100,7 @@ impl Backend {
     pub async fn trim(&self, stream: &Arc<Stream>, before: u64) -> Result<(), StoreError> {
         match self {
             Backend::Local(s) => s.trim(stream, before).await,
-            Backend::Postgres(p) => p.trim(stream, before).await,
+            Backend::Postgres(p) => Box::pin(p.trim(stream, before)).await,
         }
     }
 

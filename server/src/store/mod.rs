@@ -316,9 +316,10 @@ impl Store {
         let now = now_ms();
         let body_len = req.body.len();
         // Framing (JSON parsing) happens before the stream's lock is taken.
-        let framed = rules::frame_body(&stream.meta.content_type, &req.body, false);
+        let json = stream.is_json();
+        let framed = rules::frame_body_as(json, &req.body, false);
         // Keep the framed bytes only: the raw JSON body is freed before storage copies them.
-        if let (true, Ok(f)) = (stream.is_json(), &framed) {
+        if let (true, Ok(f)) = (json, &framed) {
             req.body = f.clone();
         }
         let (out, commit) = {

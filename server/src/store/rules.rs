@@ -92,7 +92,8 @@ pub fn check_producer(state: Option<&ProducerState>, stamp: &ProducerStamp) -> P
 
 /// True when two content types name the same media type.
 pub fn same_media(a: &str, b: &str) -> bool {
-    durastream::json::media_type(a).eq_ignore_ascii_case(durastream::json::media_type(b))
+    // The same text (an append repeating its stream's type) needs no parsing.
+    a == b || durastream::json::media_type(a).eq_ignore_ascii_case(durastream::json::media_type(b))
 }
 
 /// True once a stream's TTL (counted from `last_access_ms`) or absolute expiry has passed.
@@ -109,9 +110,14 @@ pub fn expired(meta: &StreamMeta, last_access_ms: i64, now_ms: i64) -> bool {
 /// The bytes a stream stores for a request body: JSON bodies are framed into messages
 /// (an array is flattened one level); other bodies are stored as they are.
 pub fn frame_body(content_type: &str, body: &Bytes, create: bool) -> Result<Bytes, StoreError> {
+    frame_body_as(durastream::json::is_json(content_type), body, create)
+}
+
+/// [`frame_body`] for a stream whose JSON-ness is already known.
+pub fn frame_body_as(json: bool, body: &Bytes, create: bool) -> Result<Bytes, StoreError> {
     if body.is_empty() {
         Ok(Bytes::new())
-    } else if durastream::json::is_json(content_type) {
+    } else if json {
         durastream::json::frame_messages(body, create)
             .map(|(b, _)| Bytes::from(b))
             .map_err(|e| StoreError::bad(e.to_string()))

@@ -157,10 +157,7 @@ impl FileEngine {
     ) -> io::Result<()> {
         self.check_poisoned()?;
         // Every record the images reflect was submitted before this barrier.
-        self.wal
-            .barrier()
-            .blocking_recv()
-            .unwrap_or_else(|_| Err(io::Error::other("log writer stopped")))?;
+        self.wal.barrier_blocking()?;
         // A failed write keeps its bytes buffered: the checkpoint waits for the next try.
         self.files.flush_all()?;
         if let Err(e) =
@@ -193,10 +190,12 @@ impl FileEngine {
     }
 }
 
-fn commit_of(rx: tokio::sync::oneshot::Receiver<io::Result<()>>) -> Commit {
-    Box::pin(
-        async move { rx.await.unwrap_or_else(|_| Err(io::Error::other("log writer stopped"))) },
-    )
+/// The commit of a record or barrier queued on the log (or the error that refused it).
+fn commit_of(queued: io::Result<wal::Durable>) -> Commit {
+    match queued {
+        Ok(durable) => Box::pin(durable),
+        Err(e) => Box::pin(std::future::ready(Err(e))),
+    }
 }
 
 impl Engine for FileEngine {
@@ -209,18 +208,14 @@ impl Engine for FileEngine {
         if let Err(e) = self.check_poisoned() {
             return Box::pin(std::future::ready(Err(e)));
         }
-        let mut buf = Vec::with_capacity(codec::encoded_len(&record));
-        codec::encode(&record, &mut buf);
-        commit_of(self.wal.write(buf, None))
+        commit_of(self.wal.write(&record, None))
     }
 
     fn submit_then(&self, record: Record, then: OnDurable) -> Commit {
         if let Err(e) = self.check_poisoned() {
             return Box::pin(std::future::ready(Err(e)));
         }
-        let mut buf = Vec::with_capacity(codec::encoded_len(&record));
-        codec::encode(&record, &mut buf);
-        commit_of(self.wal.write(buf, Some(then)))
+        commit_of(self.wal.write(&record, Some(then)))
     }
 
     fn barrier(&self) -> Commit {

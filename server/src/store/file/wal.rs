@@ -1,55 +1,147 @@
 //! The write-ahead log: one writer thread, group commit.
 //!
-//! Requests encode their records and hand them to the writer thread. It writes every
-//! record waiting at that moment with one `write`, syncs once (under the `always` policy)
-//! and then answers all of them: concurrent appends to any number of streams share one
-//! `fdatasync`, and no lock is held while it runs.
+//! A request encodes its record straight into the group being filled, under one short
+//! lock, and gets a [`Durable`] future for that group (no per-record buffer, channel
+//! message or reply channel). The writer thread takes the whole group at once, writes it
+//! with one `write`, syncs once (under the `always` policy), runs the records' `then`
+//! work and wakes every waiting request: concurrent appends to any number of streams share
+//! one `fdatasync`, and no lock is held while it runs. The writer is woken only when it is
+//! idle, so a busy log costs no cross-thread wake-up per record.
 
 use std::fs::{self, File, OpenOptions};
+use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+// The queue and its signal use std's futex-based pair: waking an idle writer is then one
+// atomic add and a `futex` call, where parking_lot's condvar went through its global
+// parking table (about 600 instructions per append).
+use std::sync::{Condvar, Mutex as QueueLock, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
+use super::codec;
 use super::data::FILE_MODE;
 use super::faults;
 use crate::config::FsyncPolicy;
-use crate::store::OnDurable;
+use crate::store::{OnDurable, Record};
 
 /// By default a new segment starts past this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-/// Most bytes written in one group.
+/// A group's buffer keeps at most this much memory between groups.
 const GROUP_BYTES: usize = 8 * 1024 * 1024;
-/// A record this large that starts a group becomes the group's buffer (no copy).
+/// A record this large is encoded outside the queue's lock (and becomes the group's buffer
+/// when it starts one).
 const LARGE_RECORD: usize = 1024 * 1024;
+/// `Shared::failed_from` when no group has failed.
+const NONE_FAILED: u64 = u64::MAX;
 
 type Reply<T> = oneshot::Sender<io::Result<T>>;
 
-enum Job {
-    Write(Vec<u8>, Reply<()>, Option<OnDurable>),
+/// Work for the writer besides records; each runs after the group taken with it.
+enum Control {
     Barrier(Reply<()>),
     Rotate(Reply<u64>),
-    Stop(Reply<()>),
+    /// Stop after a final group (with a reply when a caller waits for it).
+    Stop(Option<Reply<()>>),
+}
+
+/// The group being filled.
+struct Queue {
+    /// Encoded records, in submission order.
+    buf: Vec<u8>,
+    /// Requests waiting on this group (records and barriers).
+    waiting: usize,
+    after: Vec<OnDurable>,
+    controls: Vec<Control>,
+    /// This group's number; its requests resolve once `Shared::done` reaches it.
+    group: u64,
+    /// The writer is waiting for work (a submitter wakes it and clears this).
+    idle: bool,
+    /// The writer has stopped: nothing more is accepted.
+    stopped: bool,
+}
+
+impl Queue {
+    fn has_work(&self) -> bool {
+        self.waiting > 0 || !self.buf.is_empty() || !self.controls.is_empty()
+    }
 }
 
 /// Handle to the writer thread.
 pub struct Wal {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
     shared: Arc<Shared>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
-/// Facts the writer publishes.
+/// State shared by the writer and the requests.
 pub struct Shared {
     /// A segment filled up; a checkpoint would let old segments go.
     pub checkpoint_due: AtomicBool,
     /// Bytes written since start (for stats).
     pub bytes: AtomicU64,
+    queue: QueueLock<Queue>,
+    /// Signalled when an idle writer has work.
+    ready: Condvar,
+    /// The last group answered.
+    done: AtomicU64,
+    /// The first group that failed (`NONE_FAILED` if none): it and every later group fail,
+    /// as the log's failure is sticky.
+    failed_from: AtomicU64,
+    failure: Mutex<Option<(io::ErrorKind, String)>>,
+    /// Requests waiting on a group not yet answered.
+    wakers: Mutex<Vec<(u64, Waker)>>,
+}
+
+impl Shared {
+    /// The queue (a panic elsewhere while it was held leaves it consistent: every change to
+    /// it is a single push or swap).
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The result of group `g`, once answered.
+    fn outcome(&self, g: u64) -> Option<io::Result<()>> {
+        if self.done.load(Ordering::Acquire) < g {
+            return None;
+        }
+        if g < self.failed_from.load(Ordering::Acquire) {
+            return Some(Ok(()));
+        }
+        Some(Err(match &*self.failure.lock() {
+            Some(e) => copy_err(e),
+            None => io::Error::other("write-ahead log failed"),
+        }))
+    }
+}
+
+/// Resolves once the group a record (or barrier) joined is durable.
+pub struct Durable {
+    shared: Arc<Shared>,
+    group: u64,
+}
+
+impl Future for Durable {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(r) = self.shared.outcome(self.group) {
+            return Poll::Ready(r);
+        }
+        let mut wakers = self.shared.wakers.lock();
+        // Checked again under the lock the writer takes after answering a group.
+        if let Some(r) = self.shared.outcome(self.group) {
+            return Poll::Ready(r);
+        }
+        wakers.push((self.group, cx.waker().clone()));
+        Poll::Pending
+    }
 }
 
 /// Path of segment `n` in `dir`.
@@ -62,6 +154,10 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+fn stopped() -> io::Error {
+    io::Error::other("log writer stopped")
+}
+
 impl Wal {
     /// Starts the writer on a new segment `first` in `dir`; it rotates to a new segment
     /// once one holds `segment_bytes`.
@@ -72,9 +168,25 @@ impl Wal {
         segment_bytes: u64,
     ) -> io::Result<Wal> {
         let file = create_segment(&dir, first)?;
-        let shared =
-            Arc::new(Shared { checkpoint_due: AtomicBool::new(false), bytes: AtomicU64::new(0) });
-        let (tx, rx) = mpsc::channel();
+        let queue = Queue {
+            buf: Vec::new(),
+            waiting: 0,
+            after: Vec::new(),
+            controls: Vec::new(),
+            group: 1,
+            idle: false,
+            stopped: false,
+        };
+        let shared = Arc::new(Shared {
+            checkpoint_due: AtomicBool::new(false),
+            bytes: AtomicU64::new(0),
+            queue: QueueLock::new(queue),
+            ready: Condvar::new(),
+            done: AtomicU64::new(0),
+            failed_from: AtomicU64::new(NONE_FAILED),
+            failure: Mutex::new(None),
+            wakers: Mutex::new(Vec::new()),
+        });
         let writer = Writer {
             dir,
             seg: first,
@@ -86,56 +198,111 @@ impl Wal {
             failed: None,
         };
         let thread =
-            thread::Builder::new().name("durastream-wal".into()).spawn(move || writer.run(rx))?;
-        Ok(Wal { tx: Mutex::new(Some(tx)), shared, thread: Mutex::new(Some(thread)) })
+            thread::Builder::new().name("durastream-wal".into()).spawn(move || writer.run())?;
+        Ok(Wal { shared, thread: Mutex::new(Some(thread)) })
     }
 
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
 
-    fn send(&self, job: Job) {
-        if let Some(tx) = self.tx.lock().as_ref() {
-            let _ = tx.send(job);
+    /// Adds a record to the group being filled; `then` runs on the writer thread once it is
+    /// durable, before the returned future resolves.
+    pub fn write(&self, record: &Record, then: Option<OnDurable>) -> io::Result<Durable> {
+        let len = codec::encoded_len(record);
+        // A large record is encoded before the lock, so other requests do not wait on it.
+        let large = (len >= LARGE_RECORD).then(|| {
+            let mut b = Vec::with_capacity(len);
+            codec::encode(record, &mut b);
+            b
+        });
+        let mut q = self.shared.lock_queue();
+        if q.stopped {
+            return Err(stopped());
         }
+        match large {
+            Some(b) if q.buf.is_empty() => q.buf = b,
+            Some(b) => q.buf.extend_from_slice(&b),
+            None => {
+                q.buf.reserve(len);
+                codec::encode(record, &mut q.buf);
+            }
+        }
+        q.after.extend(then);
+        Ok(self.join(q))
     }
 
-    /// Queues encoded records; `then` runs on the writer thread once they are durable,
-    /// before the receiver resolves.
-    pub fn write(
-        &self,
-        bytes: Vec<u8>,
-        then: Option<OnDurable>,
-    ) -> oneshot::Receiver<io::Result<()>> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Write(bytes, tx, then));
-        rx
+    /// Resolves once everything submitted before it is durable.
+    pub fn barrier(&self) -> io::Result<Durable> {
+        let q = self.shared.lock_queue();
+        if q.stopped {
+            return Err(stopped());
+        }
+        Ok(self.join(q))
     }
 
-    /// Resolves once everything queued before it is durable.
-    pub fn barrier(&self) -> oneshot::Receiver<io::Result<()>> {
+    /// Counts one more request on the group being filled and wakes an idle writer.
+    fn join(&self, mut q: MutexGuard<'_, Queue>) -> Durable {
+        q.waiting += 1;
+        let group = q.group;
+        let wake = std::mem::take(&mut q.idle);
+        drop(q);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        Durable { shared: self.shared.clone(), group }
+    }
+
+    fn control(&self, c: Control) -> bool {
+        let mut q = self.shared.lock_queue();
+        if q.stopped {
+            return false;
+        }
+        q.controls.push(c);
+        let wake = std::mem::take(&mut q.idle);
+        drop(q);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        true
+    }
+
+    /// Like [`Wal::barrier`], for blocking callers (checkpoints).
+    pub fn barrier_blocking(&self) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Barrier(tx));
-        rx
+        if !self.control(Control::Barrier(tx)) {
+            return Err(stopped());
+        }
+        rx.blocking_recv().unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Closes the current segment and starts the next; answers the new segment's number.
     pub fn rotate(&self) -> oneshot::Receiver<io::Result<u64>> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Rotate(tx));
+        self.control(Control::Rotate(tx));
         rx
     }
 
     /// Flushes, syncs and stops the writer thread.
     pub fn stop(&self) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Stop(tx));
-        self.tx.lock().take();
-        let result = rx.blocking_recv().unwrap_or(Ok(()));
+        let result = if self.control(Control::Stop(Some(tx))) {
+            rx.blocking_recv().unwrap_or(Ok(()))
+        } else {
+            Ok(())
+        };
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
         result
+    }
+}
+
+impl Drop for Wal {
+    /// A log dropped without [`Wal::stop`] still ends its thread (after a final group),
+    /// without blocking the dropping thread.
+    fn drop(&mut self) {
+        self.control(Control::Stop(None));
     }
 }
 
@@ -163,113 +330,172 @@ fn copy_err(e: &(io::ErrorKind, String)) -> io::Error {
     io::Error::new(e.0, e.1.clone())
 }
 
+/// A group taken from the queue.
+struct Group {
+    number: u64,
+    buf: Vec<u8>,
+    waiting: usize,
+    after: Vec<OnDurable>,
+    controls: Vec<Control>,
+}
+
+impl Group {
+    /// Moves the queue's group out (the buffers swap, so both keep their capacity).
+    fn take(&mut self, q: &mut Queue) {
+        std::mem::swap(&mut self.buf, &mut q.buf);
+        std::mem::swap(&mut self.after, &mut q.after);
+        std::mem::swap(&mut self.controls, &mut q.controls);
+        self.waiting = std::mem::take(&mut q.waiting);
+        self.number = q.group;
+        q.group += 1;
+    }
+}
+
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Job>) {
-        let mut buf: Vec<u8> = Vec::with_capacity(GROUP_BYTES);
-        let mut waiters: Vec<Reply<()>> = Vec::new();
-        let mut after: Vec<OnDurable> = Vec::new();
+    fn run(mut self) {
+        let mut group = Group {
+            number: 0,
+            buf: Vec::with_capacity(GROUP_BYTES.min(1 << 20)),
+            waiting: 0,
+            after: Vec::new(),
+            controls: Vec::new(),
+        };
+        let mut woken: Vec<Waker> = Vec::new();
         let mut last_sync = Instant::now();
         let mut dirty = false;
+        let mut stopping = false;
+        let mut stop_replies = Vec::new();
         loop {
-            let job = match self.policy {
-                FsyncPolicy::Interval(d) if dirty => {
-                    let wait = d.saturating_sub(last_sync.elapsed());
-                    match rx.recv_timeout(wait) {
-                        Ok(j) => Some(j),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                _ => match rx.recv() {
-                    Ok(j) => Some(j),
-                    Err(_) => break,
-                },
-            };
-            let mut control = None;
-            let group_start = Instant::now();
-            if let Some(job) = job {
-                let mut next = Some(job);
-                while let Some(job) = next.take() {
-                    match job {
-                        Job::Write(b, w, then) => {
-                            if buf.is_empty() && b.len() >= LARGE_RECORD {
-                                buf = b; // a large record is written without a copy
-                            } else {
-                                buf.extend_from_slice(&b);
+            {
+                let mut q = self.shared.lock_queue();
+                if stopping {
+                    // Nothing is accepted from now on; what got in is written below.
+                    q.stopped = true;
+                } else {
+                    while !q.has_work() {
+                        let deadline = match self.policy {
+                            FsyncPolicy::Interval(d) if dirty => Some(last_sync + d),
+                            _ => None,
+                        };
+                        q.idle = true;
+                        match deadline {
+                            Some(at) => {
+                                let wait = at.saturating_duration_since(Instant::now());
+                                let (guard, waited) = self
+                                    .shared
+                                    .ready
+                                    .wait_timeout(q, wait)
+                                    .unwrap_or_else(PoisonError::into_inner);
+                                q = guard;
+                                if waited.timed_out() {
+                                    q.idle = false;
+                                    break;
+                                }
                             }
-                            waiters.push(w);
-                            after.extend(then);
+                            None => {
+                                q = self
+                                    .shared
+                                    .ready
+                                    .wait(q)
+                                    .unwrap_or_else(PoisonError::into_inner)
+                            }
                         }
-                        Job::Barrier(w) => waiters.push(w),
-                        other => {
-                            control = Some(other);
-                            break;
-                        }
-                    }
-                    if buf.len() < GROUP_BYTES {
-                        next = rx.try_recv().ok();
+                        q.idle = false;
                     }
                 }
+                group.take(&mut q);
             }
+            let control = !group.controls.is_empty() || stopping;
+            let group_start = Instant::now();
             let sync_now = match self.policy {
                 FsyncPolicy::Always => true,
-                FsyncPolicy::Interval(d) => last_sync.elapsed() >= d || control.is_some(),
-                FsyncPolicy::Never => control.is_some(),
+                FsyncPolicy::Interval(d) => last_sync.elapsed() >= d || control,
+                FsyncPolicy::Never => control,
             };
-            let result = self.flush(&buf, sync_now && (dirty || !buf.is_empty()));
+            let result = self.flush(&group.buf, sync_now && (dirty || !group.buf.is_empty()));
             if sync_now {
-                last_sync = Instant::now();
+                if matches!(self.policy, FsyncPolicy::Interval(_)) {
+                    last_sync = Instant::now();
+                }
                 dirty = false;
-            } else if !buf.is_empty() {
+            } else if !group.buf.is_empty() {
                 dirty = true;
             }
-            crate::metrics::group_committed(waiters.len(), buf.len(), group_start.elapsed());
-            buf.clear();
-            if buf.capacity() > GROUP_BYTES {
-                buf = Vec::with_capacity(GROUP_BYTES); // give a huge record's memory back
+            crate::metrics::group_committed(group.waiting, group.buf.len(), group_start.elapsed());
+            group.buf.clear();
+            if group.buf.capacity() > GROUP_BYTES {
+                group.buf = Vec::with_capacity(GROUP_BYTES); // give a huge group's memory back
             }
             // Readers first: they wake straight from the commit, not from its writers.
             if result.is_ok() {
-                after.drain(..).for_each(|then| then());
+                group.after.drain(..).for_each(|then| then());
             } else {
-                after.clear();
+                group.after.clear();
+                let _ = self.shared.failed_from.compare_exchange(
+                    NONE_FAILED,
+                    group.number,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                let mut failure = self.shared.failure.lock();
+                if failure.is_none() {
+                    *failure = result.as_ref().err().cloned();
+                }
             }
-            for w in waiters.drain(..) {
-                let _ = w.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(copy_err(e)),
-                });
-            }
+            self.answer(group.number, &mut woken);
             if self.seg_bytes >= self.segment_bytes && self.failed.is_none() {
                 if let Err(e) = self.next_segment() {
                     self.fail(&e);
                 }
                 self.shared.checkpoint_due.store(true, Ordering::SeqCst);
             }
-            match control {
-                Some(Job::Rotate(r)) => {
-                    // A failed log never rotates: the segment after a torn one would
-                    // look like corruption in the middle of the log.
-                    let res = match &self.failed {
-                        Some(e) => Err(copy_err(e)),
-                        None => {
-                            let res = self.next_segment().map(|()| self.seg);
-                            if let Err(e) = &res {
-                                self.fail(e);
+            if stopping {
+                break;
+            }
+            for c in group.controls.drain(..) {
+                match c {
+                    Control::Barrier(r) => {
+                        let _ = r.send(result.as_ref().map_err(copy_err).copied());
+                    }
+                    Control::Rotate(r) => {
+                        // A failed log never rotates: the segment after a torn one would
+                        // look like corruption in the middle of the log.
+                        let res = match &self.failed {
+                            Some(e) => Err(copy_err(e)),
+                            None => {
+                                let res = self.next_segment().map(|()| self.seg);
+                                if let Err(e) = &res {
+                                    self.fail(e);
+                                }
+                                res
                             }
-                            res
+                        };
+                        let _ = r.send(res);
+                    }
+                    Control::Stop(r) => {
+                        stopping = true;
+                        if let Some(r) = r {
+                            stop_replies.push(r);
                         }
-                    };
-                    let _ = r.send(res);
+                    }
                 }
-                Some(Job::Stop(r)) => {
-                    let _ = r.send(self.failed.as_ref().map_or(Ok(()), |e| Err(copy_err(e))));
-                    return;
-                }
-                _ => {}
             }
         }
         let _ = self.file.sync_data();
+        for r in stop_replies {
+            let _ = r.send(self.failed.as_ref().map_or(Ok(()), |e| Err(copy_err(e))));
+        }
+    }
+
+    /// Marks group `g` answered and wakes the requests waiting on it.
+    fn answer(&self, g: u64, woken: &mut Vec<Waker>) {
+        self.shared.done.store(g, Ordering::Release);
+        {
+            let mut wakers = self.shared.wakers.lock();
+            woken.extend(wakers.extract_if(.., |(w, _)| *w <= g).map(|(_, waker)| waker));
+        }
+        // Woken outside the lock: a woken request may poll (and lock) at once.
+        woken.drain(..).for_each(Waker::wake);
     }
 
     fn fail(&mut self, e: &io::Error) {
