@@ -242,21 +242,20 @@ async fn get_inner(
         }
     }
     let (body, end) = match park_file(app, &stream, pos, v, headers, version)? {
-        Some(end) => (Some(super::sendfile::placeholder()), end),
+        Some(end) => (super::sendfile::placeholder(), end),
         None => {
             let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes).await?;
             let body = if stream.is_json() { full(json::to_array(&bytes)) } else { full(bytes) };
-            (Some(body), end)
+            (body, end)
         }
     };
     let up_to_date = end >= v.tail;
     let closed = v.closed && up_to_date;
     let tag = etag(&stream, pos, end, closed);
-    let mut r = match body {
-        Some(body) if !etag_matches(headers, &tag) => {
-            Reply::new(StatusCode::OK).header("content-type", &stream.meta.content_type).body(body)
-        }
-        _ => Reply::new(StatusCode::NOT_MODIFIED),
+    let mut r = if etag_matches(headers, &tag) {
+        Reply::new(StatusCode::NOT_MODIFIED)
+    } else {
+        Reply::new(StatusCode::OK).header("content-type", &stream.meta.content_type).body(body)
     };
     r = r
         .offset(end)
