@@ -47,6 +47,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest catch-up response body; longer reads are cut (without `Stream-Up-To-Date`).
     pub max_read_bytes: usize,
+    /// Catch-up bodies of binary streams of at least this many bytes are sent from the
+    /// data file with `sendfile` (file engine, plain HTTP/1.1); 0 never.
+    pub sendfile_min_bytes: usize,
+    /// Send buffer asked for a connection's socket when a body is sent with `sendfile`
+    /// (0: the kernel's autotuning).
+    pub sendfile_socket_buffer_bytes: usize,
     /// Memory for SSE data events shared by the readers of a stream (each append is framed
     /// once, then sent to every reader); past it the cache starts over.
     pub sse_shared_bytes: usize,
@@ -120,6 +126,8 @@ impl Config {
             long_poll_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024 * 1024,
             max_read_bytes: 1024 * 1024,
+            sendfile_min_bytes: 64 * 1024,
+            sendfile_socket_buffer_bytes: 64 * 1024,
             sse_shared_bytes: 64 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
             tls: None,

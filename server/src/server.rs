@@ -319,7 +319,9 @@ impl Conns {
             let result = Box::pin(park::scope(handoff.clone(), self.serve_http(io))).await;
             let Some((sock, head, parked)) = handoff.take() else { return result };
             drop(handoff);
-            match park::stream(sock, head, parked).await {
+            match park::serve(sock, head, parked, self.app.config.sendfile_socket_buffer_bytes)
+                .await
+            {
                 Some(sock) if !*self.app.shutdown.borrow() => tcp = sock,
                 _ => return Ok(()),
             }

@@ -125,6 +125,15 @@ struct ServeArgs {
     /// Largest catch-up response; longer reads are cut here and continue at the next offset.
     #[arg(long, env = "DURASTREAM_MAX_READ_BYTES", default_value_t = 1024 * 1024)]
     max_read_bytes: usize,
+    /// Catch-up responses of binary streams of at least this many bytes are sent from the
+    /// data file with sendfile (file engine, plain HTTP/1.1): no copy in the server; 0 never.
+    #[arg(long, env = "DURASTREAM_SENDFILE_MIN_BYTES", default_value_t = 64 * 1024)]
+    sendfile_min_bytes: usize,
+    /// Send buffer asked for a connection's socket when a catch-up body is sent with
+    /// sendfile (the kernel doubles it); small keeps the server pushing the bytes as the
+    /// client reads them. 0 leaves the kernel's autotuning.
+    #[arg(long, env = "DURASTREAM_SENDFILE_SOCKET_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    sendfile_socket_buffer_bytes: usize,
     /// Memory for SSE events framed once and shared by every reader of a stream; past it
     /// the cache starts over (readers then frame their own until it fills again).
     #[arg(long, env = "DURASTREAM_SSE_SHARED_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -280,6 +289,8 @@ impl ServeArgs {
             long_poll_timeout: Duration::from_millis(self.long_poll_timeout_ms),
             max_body_bytes: self.max_body_bytes,
             max_read_bytes: self.max_read_bytes.max(1),
+            sendfile_min_bytes: self.sendfile_min_bytes,
+            sendfile_socket_buffer_bytes: self.sendfile_socket_buffer_bytes,
             sse_shared_bytes: self.sse_shared_bytes,
             fsync: match self.fsync {
                 Fsync::Always => FsyncPolicy::Always,

@@ -5,6 +5,7 @@ pub mod faults;
 pub mod park;
 pub(crate) mod read;
 pub mod response;
+pub mod sendfile;
 mod sse;
 mod write;
 

@@ -28,13 +28,20 @@ use super::sse::{Next, Reader, Wake};
 /// Largest response head kept for a parked reader; a larger one is not parked.
 const MAX_HEAD: usize = 16 * 1024;
 /// The end of a chunked body: hyper's last write for an empty streaming body.
-const TERMINATOR: &[u8] = b"0\r\n\r\n";
+pub(super) const TERMINATOR: &[u8] = b"0\r\n\r\n";
 
 /// An SSE reader waiting to be served outside hyper.
 pub struct Parked {
     pub(super) reader: Reader,
     /// An event to send before the reader's own (fault injection).
     pub(super) prefix: Option<Bytes>,
+}
+
+/// What a connection hands over to be served outside hyper: an SSE reader, or a
+/// catch-up body sent from its data file (see `sendfile`).
+pub enum Job {
+    Sse(Parked),
+    File(super::sendfile::FileBody),
 }
 
 /// One connection's slot for a parked reader, shared by its socket wrapper and handlers.
@@ -46,7 +53,7 @@ pub struct Handoff {
 
 #[derive(Default)]
 struct Slot {
-    parked: Option<Parked>,
+    parked: Option<Job>,
     /// What hyper wrote after the reader was parked.
     written: Vec<u8>,
     /// The socket, put back here when hyper drops its wrapper.
@@ -95,14 +102,28 @@ impl Handoff {
         if slot.parked.is_some() {
             return Some(p);
         }
-        slot.parked = Some(p);
+        slot.parked = Some(Job::Sse(p));
+        self.requested.store(true, Ordering::Release);
+        None
+    }
+
+    /// Hands over a catch-up body, or gives it back when something is parked here already.
+    pub(super) fn try_park_file(
+        &self,
+        body: super::sendfile::FileBody,
+    ) -> Option<super::sendfile::FileBody> {
+        let mut slot = self.slot.lock();
+        if slot.parked.is_some() {
+            return Some(body);
+        }
+        slot.parked = Some(Job::File(body));
         self.requested.store(true, Ordering::Release);
         None
     }
 
     /// Sets the event sent before the parked reader's own.
     pub(super) fn set_prefix(&self, event: Bytes) {
-        if let Some(p) = self.slot.lock().parked.as_mut() {
+        if let Some(Job::Sse(p)) = self.slot.lock().parked.as_mut() {
             p.prefix = Some(event);
         }
     }
@@ -111,10 +132,10 @@ impl Handoff {
         self.requested.load(Ordering::Acquire)
     }
 
-    /// After hyper ended the connection: the socket, the response head, and the reader.
+    /// After hyper ended the connection: the socket, the response head, and the job.
     /// `None` when nothing was parked, or hyper wrote anything but one head with a chunked
     /// empty body (the connection is then dropped).
-    pub fn take(&self) -> Option<(TcpStream, Vec<u8>, Parked)> {
+    pub fn take(&self) -> Option<(TcpStream, Vec<u8>, Job)> {
         let mut slot = self.slot.lock();
         let parked = slot.parked.take()?;
         let tcp = slot.tcp.take()?;
@@ -122,7 +143,7 @@ impl Handoff {
         let end = head_end(&written)?;
         let head = std::str::from_utf8(&written[..end]).ok()?.to_ascii_lowercase();
         if !head.contains("\r\ntransfer-encoding: chunked\r\n") || &written[end..] != TERMINATOR {
-            tracing::debug!("unexpected response bytes for a parked SSE reader; closing");
+            tracing::debug!("unexpected response bytes for a parked response; closing");
             return None;
         }
         written.truncate(end);
@@ -234,6 +255,20 @@ impl AsyncWrite for ConnIo {
     }
 }
 
+/// Serves a parked job on the socket; the socket comes back when the response ended
+/// cleanly. `send_buffer`: see `sendfile::send`.
+pub async fn serve(
+    tcp: TcpStream,
+    head: Vec<u8>,
+    job: Job,
+    send_buffer: usize,
+) -> Option<TcpStream> {
+    match job {
+        Job::Sse(parked) => stream(tcp, head, parked).await,
+        Job::File(body) => super::sendfile::send(tcp, head, body, send_buffer).await,
+    }
+}
+
 /// Serves a parked reader: sends `head` and the events, chunk-encoded. Returns the socket
 /// when the response ended cleanly (the connection can serve more requests), `None` when
 /// the peer left or a write failed.
@@ -318,7 +353,7 @@ async fn write_chunk(tcp: &TcpStream, data: &[u8], control: &[u8]) -> io::Result
 
 /// Writes `parts` (at most four) in order: one vectored write when the socket takes it
 /// all (the usual case), else the rest boxed, waiting for room as needed.
-async fn send(tcp: &TcpStream, parts: &[&[u8]]) -> io::Result<()> {
+pub(super) async fn send(tcp: &TcpStream, parts: &[&[u8]]) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let done = match try_write_from(tcp, parts, 0) {
         Ok(n) => n,
@@ -361,7 +396,7 @@ fn try_write_from(tcp: &TcpStream, parts: &[&[u8]], mut skip: usize) -> io::Resu
 }
 
 /// Writes a chunk's size line (`{len:x}\r\n`) into `out`; returns its length.
-fn size_line(len: usize, out: &mut [u8; 18]) -> usize {
+pub(super) fn size_line(len: usize, out: &mut [u8; 18]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
     for i in 0..digits {

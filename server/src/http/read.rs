@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 
 use super::response::{full, store_error, Reply};
 use super::App;
-use crate::store::{StoreError, Stream, Visible};
+use crate::store::{Piece, StoreError, Stream, Visible};
 use durastream::headers as h;
 use durastream::{cursor, json, values, OffsetParam};
 
@@ -241,14 +241,20 @@ async fn get_inner(
             return Ok(r);
         }
     }
-    let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes).await?;
+    let (body, end) = match park_file(app, &stream, pos, v, headers, version)? {
+        Some(end) => (super::sendfile::placeholder(), end),
+        None => {
+            let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes).await?;
+            let body = if stream.is_json() { full(json::to_array(&bytes)) } else { full(bytes) };
+            (body, end)
+        }
+    };
     let up_to_date = end >= v.tail;
     let closed = v.closed && up_to_date;
     let tag = etag(&stream, pos, end, closed);
     let mut r = if etag_matches(headers, &tag) {
         Reply::new(StatusCode::NOT_MODIFIED)
     } else {
-        let body = if stream.is_json() { full(json::to_array(&bytes)) } else { full(bytes) };
         Reply::new(StatusCode::OK).header("content-type", &stream.meta.content_type).body(body)
     };
     r = r
@@ -261,6 +267,37 @@ async fn get_inner(
         r = r.header(h::STREAM_CURSOR, live_cursor(q.cursor.as_deref()));
     }
     Ok(r)
+}
+
+/// Hands a large catch-up body of a binary stream on a plain HTTP/1.1 connection to
+/// `sendfile` (sent from the data file after hyper wrote the head); returns its end, or
+/// `None` when the body goes through hyper (JSON, small, in memory, HTTP/2, TLS, a
+/// revalidation that gets 304, or fault injection, which rewrites bodies).
+fn park_file(
+    app: &App,
+    stream: &Arc<Stream>,
+    pos: u64,
+    v: Visible,
+    headers: &HeaderMap,
+    version: http::Version,
+) -> Result<Option<u64>, StoreError> {
+    let min = app.config.sendfile_min_bytes as u64;
+    let end = v.tail.min(pos.saturating_add(app.config.max_read_bytes as u64));
+    if min == 0 || end.saturating_sub(pos) < min || stream.is_json() || app.faults.is_some() {
+        return Ok(None);
+    }
+    let Some(handoff) = super::park::current().filter(|_| version == http::Version::HTTP_11) else {
+        return Ok(None);
+    };
+    if etag_matches(headers, &etag(stream, pos, end, v.closed && end >= v.tail)) {
+        return Ok(None);
+    }
+    let Some(pieces) = stream.read_pieces(pos, end)? else { return Ok(None) };
+    if !pieces.iter().any(|p| matches!(p, Piece::File { .. })) {
+        return Ok(None);
+    }
+    let body = super::sendfile::FileBody { stream: stream.clone(), pos, pieces };
+    Ok(handoff.try_park_file(body).is_none().then_some(end))
 }
 
 /// Waits until the stream grows past `pos`, closes, or the long-poll timeout passes.

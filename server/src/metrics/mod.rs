@@ -77,6 +77,13 @@ pub fn sse_bytes(n: usize) {
     }
 }
 
+/// Counts `n` bytes of a catch-up body sent outside hyper (see `http::sendfile`).
+pub fn catch_up_bytes(n: usize) {
+    if enabled() {
+        counter!(names::READ_BYTES, "mode" => "catch-up").increment(n as u64);
+    }
+}
+
 /// Installs the process-wide recorder (once) and returns the handle that renders it.
 fn install() -> Result<&'static PrometheusHandle, String> {
     if let Some(h) = HANDLE.get() {

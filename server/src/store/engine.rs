@@ -17,6 +17,26 @@ pub type Commit = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 /// A read of stream bytes in progress.
 pub type ReadFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 'a>>;
 
+/// A piece of a read: bytes in memory, or a range of a stream's data file that a response
+/// can send straight from the page cache (`sendfile`).
+pub enum Piece {
+    Mem(Bytes),
+    File { file: std::sync::Arc<std::fs::File>, at: u64, len: usize },
+}
+
+impl Piece {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Mem(b) => b.len(),
+            Piece::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Work run once a record is durable, before its writer is answered (publishing the new
 /// tail to live readers). Must be quick and must not block.
 pub type OnDurable = Box<dyn FnOnce() + Send>;
@@ -92,6 +112,11 @@ pub trait Data: Send + Sync {
     /// (page cache, memory) answer in place; a database awaits its query.
     fn read_at_async(&self, at: u64, len: usize) -> ReadFuture<'_> {
         Box::pin(std::future::ready(self.read_at(at, len)))
+    }
+    /// [`Data::read_at`] as pieces that name the data file where the bytes are in one,
+    /// pushed to `out`; `Ok(false)` (the default) when this engine has no such file.
+    fn read_pieces(&self, _at: u64, _len: usize, _out: &mut Vec<Piece>) -> io::Result<bool> {
+        Ok(false)
     }
     /// Drops buffered bytes of a removed stream and stops further writes.
     fn discard(&self) {}

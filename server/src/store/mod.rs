@@ -19,8 +19,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub use backend::Backend;
 pub use engine::{
-    Commit, Data, Engine, ForkMeta, OnDurable, ProducerStamp, ReadFuture, Record, StreamImage,
-    StreamMeta,
+    Commit, Data, Engine, ForkMeta, OnDurable, Piece, ProducerStamp, ReadFuture, Record,
+    StreamImage, StreamMeta,
 };
 pub use error::StoreError;
 pub use memory::MemoryEngine;

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::engine::{Data, ProducerStamp, StreamImage, StreamMeta};
+use super::engine::{Data, Piece, ProducerStamp, StreamImage, StreamMeta};
 use super::rules::{self, WriterState};
 
 /// What readers may see: only durable bytes and a durable closure.
@@ -173,6 +173,32 @@ impl Stream {
             }
             Ok(())
         })
+    }
+
+    /// [`Stream::read`] as pieces naming data files where the bytes are in one (fork
+    /// sources included); `None` when an engine on the way has no files.
+    pub fn read_pieces(&self, pos: u64, end: u64) -> io::Result<Option<Vec<Piece>>> {
+        let mut out = Vec::new();
+        Ok(self.pieces_into(pos, end, &mut out)?.then_some(out))
+    }
+
+    fn pieces_into(&self, pos: u64, end: u64, out: &mut Vec<Piece>) -> io::Result<bool> {
+        let base = self.meta.base;
+        if pos < base {
+            let source = self
+                .source
+                .as_ref()
+                .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
+            if !source.pieces_into(pos, end.min(base), out)? {
+                return Ok(false);
+            }
+        }
+        let from = pos.max(base);
+        if end > from {
+            let len = usize::try_from(end - from).map_err(io::Error::other)?;
+            return self.data.read_pieces(from - base, len, out);
+        }
+        Ok(true)
     }
 
     fn read_parts(&self, pos: u64, end: u64, out: &mut Vec<Bytes>) -> io::Result<()> {

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::{faults, Layout};
-use crate::store::engine::Data;
+use crate::store::engine::{Data, Piece};
 
 /// A stream's buffer is written out once it holds this much; larger writes go straight
 /// to the file.
@@ -301,6 +301,29 @@ impl Data for FileData {
         self.files.file(self.id, false)?.read_exact_at(&mut out, at)?;
         out.extend_from_slice(&from_buf);
         Ok(Bytes::from(out))
+    }
+
+    /// The written part as a range of the file (sent from the page cache, no copy here);
+    /// the buffered part, copied, as bytes.
+    fn read_pieces(&self, at: u64, len: usize, out: &mut Vec<Piece>) -> io::Result<bool> {
+        let (flushed, from_buf) = {
+            let tail = self.tail.lock();
+            let end = tail.flushed + tail.buf.len() as u64;
+            if at + len as u64 > end {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past end"));
+            }
+            let start = at.saturating_sub(tail.flushed) as usize;
+            let stop = (at + len as u64).saturating_sub(tail.flushed) as usize;
+            (tail.flushed, Bytes::copy_from_slice(&tail.buf[start..stop]))
+        };
+        if at < flushed {
+            let len = ((flushed - at) as usize).min(len);
+            out.push(Piece::File { file: self.files.file(self.id, false)?, at, len });
+        }
+        if !from_buf.is_empty() {
+            out.push(Piece::Mem(from_buf));
+        }
+        Ok(true)
     }
 
     /// Punches a hole over the file's bytes before `at` (Linux `fallocate`); the file keeps
