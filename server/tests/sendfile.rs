@@ -148,3 +148,68 @@ async fn small_reads_and_a_zero_minimum_go_through_hyper() {
     assert_eq!(read_all(&http, &url, 0, &want).await, 0, "0 turns sendfile off");
     server.shutdown().await.expect("shutdown");
 }
+
+/// The body length of the response at the start of `buf` and where it ends, once it is
+/// all there (`Content-Length` or chunked).
+fn whole_response(buf: &[u8]) -> Option<(String, usize, usize)> {
+    let end = memchr::memmem::find(buf, b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).expect("ascii head").to_ascii_lowercase();
+    let status = head.lines().next().expect("status line").to_string();
+    let mut p = end + 4;
+    if let Some(l) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+        let len: usize = l.trim().parse().expect("length");
+        return (buf.len() >= p + len).then_some((status, len, p + len));
+    }
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut total = 0;
+    loop {
+        let line = memchr::memmem::find(&buf[p..], b"\r\n")?;
+        let size = std::str::from_utf8(&buf[p..p + line]).expect("ascii");
+        let size = usize::from_str_radix(size, 16).expect("chunk size");
+        if buf.len() < p + line + 2 + size + 2 {
+            return None;
+        }
+        p += line + 2 + size + 2;
+        total += size;
+        if size == 0 {
+            return Some((status, total, p));
+        }
+    }
+}
+
+#[tokio::test]
+async fn pipelined_requests_behind_a_large_read_are_all_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(config(dir.path())).await.expect("server starts");
+    let url = format!("{}/v1/stream/pipe", server.url());
+    let http = reqwest::Client::new();
+    let put = http.put(&url).header("content-type", OCTETS).send().await.expect("put");
+    assert_eq!(put.status(), 201);
+    let want = pattern(250_000, 3);
+    append(&http, &url, &want).await;
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let get = "GET /v1/stream/pipe?offset=-1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Two reads and a third read, sent at once: the first may not be parked, since hyper
+    // already holds the others; each must be answered, in order.
+    tcp.write_all(format!("{get}{get}{get}").as_bytes()).await.expect("send");
+    let (mut buf, mut answered) = (Vec::new(), 0);
+    while answered < 3 {
+        let mut chunk = vec![0u8; 1 << 16];
+        let wait = std::time::Duration::from_secs(10);
+        let n = tokio::time::timeout(wait, tcp.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("no response {} within 10 s", answered + 1))
+            .expect("read");
+        assert!(n > 0, "connection closed after {answered} responses");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some((status, len, end)) = whole_response(&buf) {
+            assert!(status.starts_with("http/1.1 200"), "{status}");
+            assert_eq!(len, 100_000, "each read is cut at max_read_bytes");
+            buf.drain(..end);
+            answered += 1;
+        }
+    }
+    assert!(buf.is_empty(), "nothing after the three responses");
+}

@@ -48,6 +48,9 @@ pub enum Job {
 #[derive(Default)]
 pub struct Handoff {
     requested: AtomicBool,
+    /// What hyper read since its last write is exactly one request head, so its buffer
+    /// holds no pipelined request that parking would lose (see `Window`).
+    alone: AtomicBool,
     slot: Mutex<Slot>,
 }
 
@@ -99,7 +102,7 @@ impl Handoff {
     /// Parks `p`, or gives it back when a reader is parked here already.
     pub(super) fn try_park(&self, p: Parked) -> Option<Parked> {
         let mut slot = self.slot.lock();
-        if slot.parked.is_some() {
+        if slot.parked.is_some() || !self.alone.load(Ordering::Acquire) {
             return Some(p);
         }
         slot.parked = Some(Job::Sse(p));
@@ -113,7 +116,7 @@ impl Handoff {
         body: super::sendfile::FileBody,
     ) -> Option<super::sendfile::FileBody> {
         let mut slot = self.slot.lock();
-        if slot.parked.is_some() {
+        if slot.parked.is_some() || !self.alone.load(Ordering::Acquire) {
             return Some(body);
         }
         slot.parked = Some(Job::File(body));
@@ -155,11 +158,59 @@ impl Handoff {
 pub struct ConnIo {
     tcp: Option<TcpStream>,
     handoff: Arc<Handoff>,
+    window: Window,
+}
+
+/// The bytes hyper read since its last write, as far as parking needs them: how many
+/// request-head ends (`\r\n\r\n`) they hold and their last four bytes (for an end split
+/// across reads). A client that waits for each response (every HTTP client but a
+/// pipelining one) leaves exactly one head, ending the window, when its request is
+/// handled. Anything else (a pipelined request, a body) and the request is not parked:
+/// hyper's buffer may hold bytes that a parked connection would drop.
+#[derive(Default)]
+struct Window {
+    ends: u32,
+    last: [u8; 4],
+    len: u8,
+}
+
+const HEAD_END: &[u8; 4] = b"\r\n\r\n";
+
+impl Window {
+    /// Takes in `bytes` just read; true when the window is now one head, ending it.
+    fn read(&mut self, bytes: &[u8]) -> bool {
+        let prev = &self.last[..self.len as usize];
+        for k in 1..=prev.len().min(3) {
+            if prev.ends_with(&HEAD_END[..k]) && bytes.starts_with(&HEAD_END[k..]) {
+                self.ends += 1;
+            }
+        }
+        self.ends += memchr::memmem::find_iter(bytes, HEAD_END).count() as u32;
+        let mut cat = [0u8; 8];
+        let recent = &bytes[bytes.len().saturating_sub(4)..];
+        cat[..prev.len()].copy_from_slice(prev);
+        cat[prev.len()..prev.len() + recent.len()].copy_from_slice(recent);
+        let total = prev.len() + recent.len();
+        let keep = total.min(4);
+        self.last[..keep].copy_from_slice(&cat[total - keep..total]);
+        self.len = keep as u8;
+        self.ends == 1 && self.last[..keep] == HEAD_END[..]
+    }
+
+    fn clear(&mut self) {
+        *self = Window::default();
+    }
 }
 
 impl ConnIo {
     pub fn new(tcp: TcpStream, handoff: Arc<Handoff>) -> ConnIo {
-        ConnIo { tcp: Some(tcp), handoff }
+        ConnIo { tcp: Some(tcp), handoff, window: Window::default() }
+    }
+
+    /// hyper wrote: a new window starts.
+    fn wrote(&mut self) {
+        self.window.clear();
+        self.handoff.alone.store(false, Ordering::Release);
     }
 
     fn tcp(&mut self) -> Pin<&mut TcpStream> {
@@ -208,7 +259,13 @@ impl AsyncRead for ConnIo {
             slot.read_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        self.tcp().poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = self.tcp().poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let alone = self.window.read(&buf.filled()[before..]);
+            self.handoff.alone.store(alone, Ordering::Release);
+        }
+        r
     }
 }
 
@@ -221,6 +278,7 @@ impl AsyncWrite for ConnIo {
         if self.handoff.requested() {
             return Poll::Ready(self.keep(&[buf]));
         }
+        self.wrote();
         self.tcp().poll_write(cx, buf)
     }
 
@@ -233,6 +291,7 @@ impl AsyncWrite for ConnIo {
             let parts: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
             return Poll::Ready(self.keep(&parts));
         }
+        self.wrote();
         self.tcp().poll_write_vectored(cx, bufs)
     }
 
@@ -423,6 +482,27 @@ mod tests {
         // and reads and blocked writes inline; 744 since.
         let n = future_size(&stream);
         assert!(n <= 800, "the parked reader's future grew to {n} bytes");
+    }
+
+    #[test]
+    fn only_a_lone_request_head_may_park() {
+        let lone = |reads: &[&[u8]]| {
+            let mut w = Window::default();
+            reads.iter().map(|r| w.read(r)).last().unwrap_or(false)
+        };
+        assert!(lone(&[b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"]));
+        // The end split across reads, at every point.
+        let head = b"GET /a HTTP/1.1\r\n\r\n";
+        for cut in 1..head.len() {
+            assert!(lone(&[&head[..cut], &head[cut..]]), "cut at {cut}");
+        }
+        assert!(lone(&[b"GET /a HTTP/1.1\r", b"\n", b"\r", b"\n"]));
+        // A pipelined request, whole or in part, behind the first.
+        assert!(!lone(&[b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"]));
+        assert!(!lone(&[b"GET /a HTTP/1.1\r\n\r\n", b"GET /b HTTP/1.1\r\n\r\n"]));
+        assert!(!lone(&[b"GET /a HTTP/1.1\r\n\r\nGET /b"]));
+        // A head not yet complete.
+        assert!(!lone(&[b"GET /a HTTP/1.1\r\n"]));
     }
 
     #[test]
