@@ -86,8 +86,10 @@ impl<'a> Scanner<'a> {
     fn plain(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let end = start + memchr2(b'"', b'\\', &self.b[start..])?;
-        if self.b[end] != b'"' || self.b[start..end].iter().any(|&c| c < 0x20) {
+        // Names, types and keys are short: a plain loop beats memchr's setup here.
+        let len = self.b[start..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let end = start + len;
+        if self.b[end] != b'"' {
             return None;
         }
         self.i = end + 1;
