@@ -3,7 +3,8 @@
 // values, 10,000 keys, every 100th a delete; chunks of 1,000 events as a follower reads
 // them) with @durable-streams/state's MaterializedState (JSON.parse + apply, what its
 // StreamDB does per chunk) and with this package (applyJson: the chunk goes to the core
-// unparsed; applyBatch: parsed objects, one native call per chunk). Each runs in its own
+// unparsed; applyBatch: parsed objects, one native call per chunk), then both again from the
+// chunk's UTF-8 bytes (npm: toString + JSON.parse; ours: applyJson(Buffer)). Each runs in its own
 // process so peak RSS is its own. Then live latency: an event appended through the
 // idempotent producer → visible in a StateFollower's state, p50/p99.
 //
@@ -17,11 +18,15 @@ const { CHUNK, chunk } = await import(join(here, "..", "..", "tests", "state", "
 
 async function materialize(impl, events) {
   let apply, size
+  // "-bytes" variants start from the chunk's UTF-8 bytes, as a follower receives them from
+  // the network: the npm package decodes them (toString) and parses; ours takes the bytes.
+  const bytes = impl.endsWith("-bytes")
+  if (bytes) impl = impl.slice(0, -6)
   if (impl === "npm") {
     const npm = await import(join(here, "..", "..", "tests", "state", "npm", "node_modules", "@durable-streams", "state", "dist", "index.js"))
     const s = new npm.MaterializedState()
     apply = (data) => {
-      for (const e of JSON.parse(data)) {
+      for (const e of JSON.parse(bytes ? data.toString("utf8") : data)) {
         if (npm.isChangeEvent(e)) s.apply(e)
         else if (npm.isControlEvent(e) && e.headers.control === "reset") s.clear()
       }
@@ -38,7 +43,8 @@ async function materialize(impl, events) {
   let busy = 0n
   let cpu = 0
   for (let start = 0; start < events; start += CHUNK) {
-    const data = chunk(start, Math.min(CHUNK, events - start))
+    const text = chunk(start, Math.min(CHUNK, events - start))
+    const data = bytes ? Buffer.from(text, "utf8") : text
     const c = process.cpuUsage()
     const t = process.hrtime.bigint()
     apply(data)
@@ -90,15 +96,15 @@ if (mode === "--child") {
 } else {
   const events = Number(mode ?? 1_000_000)
   const results = {}
-  for (const impl of ["npm", "applyJson", "applyBatch"]) {
+  for (const impl of ["npm", "applyJson", "applyBatch", "npm-bytes", "applyJson-bytes"]) {
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", impl, String(events)], { encoding: "utf8" })
     if (r.status !== 0) throw new Error(`${impl}: ${r.stderr}`)
     results[impl] = JSON.parse(r.stdout)
     const x = results[impl]
-    console.log(`${impl.padEnd(10)} ${x.events} events in ${x.secs.toFixed(3)} s: ${x.rate} events/s (CPU ${x.cpuSecs.toFixed(3)} s: ${x.cpuRate} events/s), ${x.keys} keys, peak RSS ${x.rssMiB} MiB`)
+    console.log(`${impl.padEnd(15)} ${x.events} events in ${x.secs.toFixed(3)} s: ${x.rate} events/s (CPU ${x.cpuSecs.toFixed(3)} s: ${x.cpuRate} events/s), ${x.keys} keys, peak RSS ${x.rssMiB} MiB`)
   }
-  for (const impl of ["applyJson", "applyBatch"]) {
-    const [r, n] = [results[impl], results.npm]
+  for (const impl of ["applyJson", "applyBatch", "applyJson-bytes"]) {
+    const [r, n] = [results[impl], results[impl.endsWith("-bytes") ? "npm-bytes" : "npm"]]
     console.log(`${impl}: ${(r.rate / n.rate).toFixed(2)}x @durable-streams/state (CPU time: ${(r.cpuRate / n.cpuRate).toFixed(2)}x)`)
   }
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--live", "500"], { encoding: "utf8" })

@@ -5,6 +5,11 @@ const { fromNative, abortError, DurableStreamError } = require("./errors.cjs")
 const { sync } = require("./call.cjs")
 const { StringDecoder } = require("node:string_decoder")
 
+/** JSON chunks of at least SPLIT_MIN bytes are parsed a piece of about PIECE_BYTES at a time. */
+const PIECE_BYTES = 64 * 1024
+const SPLIT_MIN = 4 * PIECE_BYTES
+const DONE = Object.freeze({ value: undefined, done: true })
+
 const MODES = new Map([[false, "off"], [true, "auto"], ["long-poll", "long-poll"], ["sse", "sse"]])
 
 /** A ReadableStream whose own async iterator is the fast path (no queue per item). */
@@ -24,6 +29,7 @@ function iterableStream(makeIterator) {
   Object.defineProperty(rs, Symbol.asyncIterator, {
     value() {
       const inner = get()
+      if (inner[Symbol.asyncIterator]) return inner
       return {
         next: () => inner.next(),
         return: () => inner.return(),
@@ -182,11 +188,86 @@ class StreamResponse {
       throw new DurableStreamError("json APIs need a JSON stream (or the json option)", { code: "BAD_REQUEST" })
     }
     if (c.empty || c.data.length === 0) return []
-    try {
-      return JSON.parse(c.data.toString("utf8"))
-    } catch (e) {
-      throw new (require("./errors.cjs").ParseError)(`invalid JSON in stream data: ${e.message}`, { code: "PARSE_ERROR" })
+    return parseJson(c.data.toString("utf8"))
+  }
+
+  /**
+   * JSON items one by one. `next()` hands out parsed items as already settled promises
+   * (no async frame per item); a large chunk is parsed a piece at a time (cut by the
+   * native reader at top-level commas), so the items of one piece can be collected
+   * young instead of all of the chunk's items living at once. A chunk with invalid JSON
+   * fails at the piece that holds it (earlier pieces' items are delivered first).
+   */
+  #jsonIterator() {
+    const self = this
+    let items = []
+    let i = 0
+    let data = null
+    let bounds = null
+    let piece = 0
+    let busy = null
+    // The next piece of the current chunk into `items`; false when none is left.
+    const refill = () => {
+      while (bounds !== null && piece < bounds.length - 1) {
+        const text = data.toString("utf8", bounds[piece] + 1, bounds[piece + 1])
+        piece++
+        try {
+          items = parseJson("[" + text + "]")
+        } catch (e) {
+          bounds = data = null
+          throw e
+        }
+        i = 0
+        if (items.length > 0) return true
+      }
+      bounds = data = null
+      return false
     }
+    const take = (c) => {
+      items = []
+      i = 0
+      const big = c.data.length >= SPLIT_MIN && !c.empty && (c.json || self.#json)
+      const cut = big ? self.#reader.splitJson(c.data, PIECE_BYTES) : null
+      if (cut === null) {
+        items = self.#items(c)
+      } else {
+        data = c.data
+        bounds = cut
+        piece = 0
+      }
+    }
+    const slow = async () => {
+      for (;;) {
+        if (refill()) return { value: items[i++], done: false }
+        const c = await self.#next()
+        if (c === null) return DONE
+        take(c)
+        if (i < items.length || refill()) return { value: items[i++], done: false }
+      }
+    }
+    const it = {
+      next() {
+        if (busy !== null) return busy.then(it.next, it.next)
+        try {
+          if (i < items.length || refill()) return Promise.resolve({ value: items[i++], done: false })
+        } catch (e) {
+          return Promise.reject(e)
+        }
+        const p = slow()
+        busy = p
+        const clear = () => { if (busy === p) busy = null }
+        p.then(clear, clear)
+        return p
+      },
+      return() {
+        self.#finish()
+        items = []
+        bounds = data = null
+        return Promise.resolve(DONE)
+      },
+      [Symbol.asyncIterator]() { return this },
+    }
+    return it
   }
 
   #meta(c) {
@@ -255,7 +336,7 @@ class StreamResponse {
   /** JSON items one by one, as an async-iterable ReadableStream. */
   jsonStream() {
     this.#claim(true)
-    return iterableStream(() => this.#iterator((c) => this.#items(c)))
+    return iterableStream(() => this.#jsonIterator())
   }
 
   /** Text chunks as an async-iterable ReadableStream<string>. */
@@ -313,6 +394,14 @@ class StreamResponse {
   async nextChunk() {
     if (!this.#consumed && !this.#checking) this.#use(false)
     return this.#next()
+  }
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new (require("./errors.cjs").ParseError)(`invalid JSON in stream data: ${e.message}`, { code: "PARSE_ERROR" })
   }
 }
 

@@ -18,6 +18,24 @@ function isControlEvent(event) {
     "control" in event.headers
 }
 
+// Text goes to the core as UTF-8 written into one reused buffer (one pass, no allocation
+// per call); the native call is synchronous and keeps no reference to it.
+const encoder = new TextEncoder()
+const SCRATCH_MAX = 4 * 1024 * 1024
+let scratch = Buffer.allocUnsafeSlow(64 * 1024)
+
+function utf8(text) {
+  let buf = scratch
+  if (buf.length < text.length) buf = Buffer.allocUnsafeSlow(text.length + (text.length >> 2))
+  let r = encoder.encodeInto(text, buf)
+  if (r.read < text.length) {
+    buf = Buffer.allocUnsafeSlow(text.length * 3)
+    r = encoder.encodeInto(text, buf)
+  }
+  if (buf.length <= SCRATCH_MAX) scratch = buf
+  return buf.subarray(0, r.written)
+}
+
 const decodeError = (text) => fromNative({ message: `\u0000durastream:${text}` })
 
 /** A change as JavaScript values (values parsed from the core's JSON). */
@@ -106,7 +124,8 @@ class MaterializedState extends StateReader {
    */
   applyJson(data, opts = {}) {
     const want = this.#listeners.size > 0
-    const r = sync(() => this.#n.applyJson(data, opts.malformed ?? "stop", want))
+    const bytes = typeof data === "string" ? utf8(data) : data
+    const r = sync(() => this.#n.applyJson(bytes, opts.malformed ?? "stop", want))
     if (want) this.#emit(changesOf(r.changes))
     return { applied: r.applied, malformed: r.malformed.map(decodeError) }
   }

@@ -86,6 +86,13 @@ export declare class NativeReader {
    * reader's parse error if not.
    */
   checkJsonData(data: Uint8Array): void
+  /**
+   * Where to cut a JSON chunk into pieces of about `pieceBytes` bytes of whole messages
+   * (piece `i` is `data[b[i] + 1 .. b[i + 1]]`), so that it can be parsed a piece at a
+   * time; `null` when it should be parsed whole. Each piece must still be parsed (the
+   * cut does not validate the messages).
+   */
+  splitJson(data: Uint8Array, pieceBytes: number): Array<number> | null
   /** Stops the reader: a pending `next()` resolves `null`, the connection is dropped. */
   cancel(): void
   /** The offset the reader resumes from (after the last chunk delivered). */

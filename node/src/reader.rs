@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use durastream::client::{
-    count_json_messages, DurableStream, LiveMode, ReadOptions, Reader, StartOffset, Transport,
+    count_json_messages, split_json_array, DurableStream, LiveMode, ReadOptions, Reader,
+    StartOffset, Transport,
 };
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -141,6 +142,15 @@ impl NativeReader {
     #[napi]
     pub fn check_json_data(&self, data: &[u8]) -> napi::Result<()> {
         count_json_messages(data).map(|_| ()).map_err(|e| to_napi(&e))
+    }
+
+    /// Where to cut a JSON chunk into pieces of about `pieceBytes` bytes of whole messages
+    /// (piece `i` is `data[b[i] + 1 .. b[i + 1]]`), so that it can be parsed a piece at a
+    /// time; `null` when it should be parsed whole. Each piece must still be parsed (the
+    /// cut does not validate the messages).
+    #[napi]
+    pub fn split_json(&self, data: &[u8], piece_bytes: u32) -> Option<Vec<u32>> {
+        split_json_array(data, piece_bytes as usize)
     }
 
     /// Stops the reader: a pending `next()` resolves `null`, the connection is dropped.

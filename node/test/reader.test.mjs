@@ -156,3 +156,37 @@ test("injected faults are retried transparently", async () => {
   await ctx.server.injectFault(path, { status: 503, count: 2 })
   assert.deepEqual(await (await stream({ url, live: false })).json(), [{ i: 0 }, { i: 1 }])
 })
+
+/** Appends each item as its own message (a POST of a JSON array). */
+async function appendMany(url, items) {
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(items) })
+  assert.ok(r.ok, `append ${r.status}`)
+}
+
+test("jsonStream() parses a large chunk a piece at a time, in order, with the items of json()", async () => {
+  const url = ctx.url()
+  await DurableStream.create({ url, contentType: "application/json" })
+  const item = (i) => ({ i, text: `item ${i}, with [brackets] and "quotes" \\ and commas,`.repeat(3), nested: [{ a: [i] }] })
+  for (let b = 0; b < 4; b++) await appendMany(url, Array.from({ length: 1000 }, (_, j) => item(b * 1000 + j)))
+  const all = await (await stream({ url, live: false })).json()
+  assert.equal(all.length, 4000)
+  const it = (await stream({ url, live: false })).jsonStream()[Symbol.asyncIterator]()
+  // Calls that do not wait for each other still get the items in order.
+  const first = await Promise.all([it.next(), it.next(), it.next()])
+  assert.deepEqual(first.map((r) => r.value), all.slice(0, 3))
+  const items = first.map((r) => r.value)
+  for (let r; !(r = await it.next()).done;) items.push(r.value)
+  assert.deepEqual(items, all)
+  assert.deepEqual(await it.next(), { value: undefined, done: true })
+})
+
+test("jsonStream() of a large truncated body fails with a parse error", async () => {
+  const url = ctx.url()
+  await DurableStream.create({ url, contentType: "application/json" })
+  await appendMany(url, Array.from({ length: 5000 }, (_, i) => ({ i, pad: "x".repeat(100) })))
+  await ctx.server.injectFault(new URL(url).pathname, { truncateBodyBytes: 3, method: "GET" })
+  const e = await (async () => {
+    for await (const _ of (await stream({ url, live: false })).jsonStream());
+  })().catch((x) => x)
+  assert.equal(e?.code, "PARSE_ERROR", String(e))
+})

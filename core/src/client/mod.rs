@@ -27,6 +27,7 @@
 mod error;
 mod headers;
 mod http;
+mod json_split;
 mod producer;
 mod producer_worker;
 mod read;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{Value, ValueFuture};
+pub use json_split::split_json_array;
 pub use producer::{ErrorCallback, Producer, ProducerOptions};
 pub use read::{
     count_json_messages, invalid_json, Chunk, LiveMode, ReadOptions, Reader, StartOffset, Transport,

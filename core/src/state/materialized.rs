@@ -23,6 +23,7 @@ use super::error::{Error, ErrorKind, Result};
 use super::event::{Control, Json, Operation, StateEvent};
 use super::parse::parse_batch;
 use super::quick::{quick_batch, Quick};
+use super::scan::scan_batch;
 
 /// A map keyed by names from the stream, with a fast hasher seeded per map.
 type Map<V> = HashMap<String, V, RandomState>;
@@ -268,10 +269,10 @@ impl MaterializedState {
         Ok(out)
     }
 
-    /// Applies a batch through the fast path (`quick.rs`) when every event in it is well
-    /// formed; `None`, with nothing applied, when the full path must handle it.
+    /// Applies a batch through the fast paths (`scan.rs`, then `quick.rs`) when every event
+    /// in it is well formed; `None`, with nothing applied, when the full path must handle it.
     pub(crate) fn apply_well_formed(&mut self, data: &[u8], changes: bool) -> Option<BatchOutcome> {
-        let events = quick_batch(data)?;
+        let events = scan_batch(data).or_else(|| quick_batch(data))?;
         let mut out = BatchOutcome {
             applied: events.len(),
             changes: Vec::with_capacity(if changes { events.len() } else { 0 }),

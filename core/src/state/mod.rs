@@ -44,6 +44,7 @@ mod event;
 mod materialized;
 mod parse;
 mod quick;
+mod scan;
 
 #[cfg(feature = "client")]
 mod follower;
