@@ -158,18 +158,12 @@ impl Stream {
         out: &'a mut Vec<Bytes>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            let base = self.meta.base;
-            if pos < base {
-                let source = self
-                    .source
-                    .as_ref()
-                    .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
-                source.read_parts_async(pos, end.min(base), out).await?;
+            let (inherited, own) = self.split(pos, end)?;
+            if let Some((source, end)) = inherited {
+                source.read_parts_async(pos, end, out).await?;
             }
-            let from = pos.max(base);
-            if end > from {
-                let len = usize::try_from(end - from).map_err(io::Error::other)?;
-                out.push(self.data.read_at_async(from - base, len).await?);
+            if let Some((at, len)) = own {
+                out.push(self.data.read_at_async(at, len).await?);
             }
             Ok(())
         })
@@ -183,39 +177,50 @@ impl Stream {
     }
 
     fn pieces_into(&self, pos: u64, end: u64, out: &mut Vec<Piece>) -> io::Result<bool> {
-        let base = self.meta.base;
-        if pos < base {
-            let source = self
-                .source
-                .as_ref()
-                .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
-            if !source.pieces_into(pos, end.min(base), out)? {
+        let (inherited, own) = self.split(pos, end)?;
+        if let Some((source, end)) = inherited {
+            if !source.pieces_into(pos, end, out)? {
                 return Ok(false);
             }
         }
-        let from = pos.max(base);
-        if end > from {
-            let len = usize::try_from(end - from).map_err(io::Error::other)?;
-            return self.data.read_pieces(from - base, len, out);
+        if let Some((at, len)) = own {
+            return self.data.read_pieces(at, len, out);
         }
         Ok(true)
     }
 
     fn read_parts(&self, pos: u64, end: u64, out: &mut Vec<Bytes>) -> io::Result<()> {
-        let base = self.meta.base;
-        if pos < base {
-            let source = self
-                .source
-                .as_ref()
-                .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
-            source.read_parts(pos, end.min(base), out)?;
+        let (inherited, own) = self.split(pos, end)?;
+        if let Some((source, end)) = inherited {
+            source.read_parts(pos, end, out)?;
         }
-        let from = pos.max(base);
-        if end > from {
-            let len = usize::try_from(end - from).map_err(io::Error::other)?;
-            out.push(self.data.read_at(from - base, len)?);
+        if let Some((at, len)) = own {
+            out.push(self.data.read_at(at, len)?);
         }
         Ok(())
+    }
+
+    /// Splits `[pos, end)` at the fork point: the part inherited from the source (the
+    /// source and where that part ends, as it starts at `pos`) and this stream's own part
+    /// (where it starts in this stream's data, and its length).
+    fn split(&self, pos: u64, end: u64) -> io::Result<Split<'_>> {
+        let base = self.meta.base;
+        let inherited = if pos < base {
+            let source = self
+                .source
+                .as_deref()
+                .ok_or_else(|| io::Error::other("offset before the stream's base"))?;
+            Some((source, end.min(base)))
+        } else {
+            None
+        };
+        let from = pos.max(base);
+        let own = if end > from {
+            Some((from - base, usize::try_from(end - from).map_err(io::Error::other)?))
+        } else {
+            None
+        };
+        Ok((inherited, own))
     }
 }
 
@@ -233,3 +238,7 @@ fn join(mut parts: Vec<Bytes>) -> Bytes {
         }
     }
 }
+
+/// A range split at a fork point: the inherited part (the source, and where that part ends)
+/// and the stream's own part (where it starts in its data, and its length).
+type Split<'a> = (Option<(&'a Stream, u64)>, Option<(u64, usize)>);
