@@ -80,6 +80,14 @@ pub(super) fn current() -> Option<Arc<Handoff>> {
     CURRENT.try_with(Arc::clone).ok()
 }
 
+/// The body hyper sends for a parked response: empty and chunked, so hyper writes only
+/// the head and the terminator, and the parked job sends the real body.
+pub(super) fn placeholder() -> super::response::Body {
+    use http_body_util::BodyExt;
+    let empty = futures_util::stream::empty::<Result<hyper::body::Frame<Bytes>, io::Error>>();
+    http_body_util::StreamBody::new(empty).boxed_unsync()
+}
+
 /// True when the current request's reader was parked: its response body is a placeholder.
 pub fn parked_here() -> bool {
     CURRENT.try_with(|h| h.requested.load(Ordering::Acquire)).unwrap_or(false)

@@ -130,6 +130,12 @@ pub async fn check_boundary(
     crate::store::rules::check_boundary(&stream.meta.content_type, pos, tail, &read, what)
 }
 
+/// Where a read from `pos` stops: at the tail, or `max` bytes on (before the cut at a
+/// JSON message boundary).
+fn chunk_end(pos: u64, tail: u64, max: usize) -> u64 {
+    tail.min(pos.saturating_add(max as u64))
+}
+
 /// Reads up to `max` bytes of whole messages at `pos`; returns the bytes and their end.
 /// Only a single JSON message longer than `max` makes a response larger than `max`.
 pub async fn read_chunk(
@@ -138,7 +144,7 @@ pub async fn read_chunk(
     tail: u64,
     max: usize,
 ) -> Result<(Bytes, u64), StoreError> {
-    let end = tail.min(pos.saturating_add(max as u64));
+    let end = chunk_end(pos, tail, max);
     if end <= pos {
         return Ok((Bytes::new(), pos));
     }
@@ -242,7 +248,7 @@ async fn get_inner(
         }
     }
     let (body, end) = match park_file(app, &stream, pos, v, headers, version)? {
-        Some(end) => (super::sendfile::placeholder(), end),
+        Some(end) => (super::park::placeholder(), end),
         None => {
             let (bytes, end) = read_chunk(&stream, pos, v.tail, app.config.max_read_bytes).await?;
             let body = if stream.is_json() { full(json::to_array(&bytes)) } else { full(bytes) };
@@ -282,7 +288,7 @@ fn park_file(
     version: http::Version,
 ) -> Result<Option<u64>, StoreError> {
     let min = app.config.sendfile_min_bytes as u64;
-    let end = v.tail.min(pos.saturating_add(app.config.max_read_bytes as u64));
+    let end = chunk_end(pos, v.tail, app.config.max_read_bytes);
     if min == 0 || end.saturating_sub(pos) < min || stream.is_json() || app.faults.is_some() {
         return Ok(None);
     }

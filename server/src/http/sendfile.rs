@@ -36,14 +36,6 @@ impl FileBody {
     }
 }
 
-/// The body hyper sends in place of a parked one: empty, chunked.
-pub fn placeholder() -> super::response::Body {
-    use http_body_util::BodyExt;
-    let empty =
-        futures_util::stream::empty::<Result<hyper::body::Frame<bytes::Bytes>, io::Error>>();
-    http_body_util::StreamBody::new(empty).boxed_unsync()
-}
-
 /// How long a blocking thread waits for room in the socket before it hands the wait back
 /// to the async runtime (a client that stops reading holds no thread).
 const STALL: Duration = Duration::from_millis(200);

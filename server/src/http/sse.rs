@@ -78,12 +78,7 @@ pub async fn open(
         Some(handoff) => match handoff.try_park(park::Parked { reader, prefix: None }) {
             Some(back) => back.reader,
             // hyper sends an empty chunked body; the parked reader sends the events.
-            None => {
-                return Ok(reply.body(
-                    StreamBody::new(stream::empty::<Result<Frame<Bytes>, std::io::Error>>())
-                        .boxed_unsync(),
-                ))
-            }
+            None => return Ok(reply.body(park::placeholder())),
         },
         None => reader,
     };
